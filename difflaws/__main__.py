@@ -1,0 +1,5 @@
+import sys
+
+from difflaws.cli import main
+
+sys.exit(main())

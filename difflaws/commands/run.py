@@ -1,0 +1,38 @@
+"""``difflaws run SPEC``: train (or, with --dry-run, plan) a run from a spec."""
+
+import json
+
+from difflaws import engine
+from difflaws.plugins import default_host
+from difflaws.spec import resolved_toml
+
+NAME = "run"
+HELP = "train a model from a spec, or print its plan with --dry-run"
+
+
+def add_arguments(parser):
+    parser.add_argument("spec", help="path to a TOML spec")
+    parser.add_argument("--set", dest="overrides", action="append", default=[],
+                        metavar="KEY=VALUE", help="override a key, e.g. --set train.steps=200")
+    parser.add_argument("--out", help="run directory (default: OUT_DIR/NAME from the spec)")
+    parser.add_argument("--dry-run", action="store_true", help="resolve and plan, train nothing")
+    parser.add_argument("--resume", action="store_true",
+                        help="continue from the run directory's last checkpoint")
+    parser.add_argument("--force", action="store_true",
+                        help="reuse a run directory that holds a different spec")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    parser.add_argument("--json", action="store_true", help="print metrics as JSON lines")
+
+
+def main(args) -> int:
+    host = default_host()
+    spec = engine.load(args.spec, args.overrides, host=host)
+    if args.dry_run:
+        print(resolved_toml(spec, host), end="")
+        print(json.dumps(engine.figures(spec), indent=2))
+        return 0
+    from difflaws.train.trainer import train
+
+    run_dir = engine.open_run_dir(spec, args.out, force=args.force, host=host)
+    train(spec, run_dir, quiet=args.quiet, json_lines=args.json)
+    return 0

@@ -1,0 +1,34 @@
+"""``required_plugins = ["name>=version"]``: checked before structuring."""
+
+from __future__ import annotations
+
+from packaging.requirements import InvalidRequirement, Requirement
+
+from difflaws.spec.errors import Problem, SpecError
+
+
+def check_required_plugins(raw, host) -> None:
+    wanted = raw.data.get("required_plugins", [])
+    if not isinstance(wanted, list):
+        return  # the structuring step reports the type error with everything else
+    known = host.distributions()
+    problems = []
+    for i, text in enumerate(wanted):
+        path = f"required_plugins.{i}"
+        try:
+            req = Requirement(str(text))
+        except InvalidRequirement as exc:
+            problems.append(Problem(path, f"not a requirement: {exc}", raw.origin(path)))
+            continue
+        record = known.get(req.name.lower().replace("_", "-"))
+        if record is None:
+            problems.append(Problem(path, f"plugin {req.name!r} is not installed",
+                                    raw.origin(path)))
+        elif not record.ok:
+            problems.append(Problem(path, f"plugin {req.name!r} failed to load: {record.error}",
+                                    raw.origin(path)))
+        elif req.specifier and record.version and record.version not in req.specifier:
+            problems.append(Problem(path, f"plugin {req.name!r} is {record.version}, "
+                                          f"spec needs {req.specifier}", raw.origin(path)))
+    if problems:
+        raise SpecError(problems, fix="install the plugin (pip install NAME) or drop the requirement")
