@@ -148,7 +148,14 @@ def load_spec(path, overrides=(), host=None, cls=None):
     cls = cls or Spec
     raw = apply_overrides(read_with_bases(Path(path)), list(overrides))
     check_required_plugins(raw, host)
-    spec = structure(raw, cls, host.converter)
+    try:
+        spec = structure(raw, cls, host.converter)
+    except SpecError as exc:
+        broken = [f"{r.name} ({r.error})" for r in host.broken()]
+        if broken and any("unknown" in p.message and "kind" in p.message for p in exc.problems):
+            exc = SpecError(exc.problems, fix=f"{exc.fix}; these plugins failed to load and may "
+                                                 f"provide the missing kind: {'; '.join(broken)}")
+        raise exc from None
     if hasattr(spec, "name") and not spec.name:
         spec = attrs.evolve(spec, name=Path(path).stem)
     return spec
