@@ -20,6 +20,7 @@ SHARED_DATA = REPO.parent / "shared" / "data"
 def run_cli(*args, env=None, cwd=None, timeout=600):
     """Run ``python -m difflaws`` in a subprocess, as a user would."""
     full_env = {**os.environ, **(env or {})}
+    full_env = {k: v for k, v in full_env.items() if v is not None}  # None unsets a variable
     return subprocess.run([sys.executable, "-m", "difflaws", *map(str, args)],
                           capture_output=True, text=True, env=full_env, cwd=cwd, timeout=timeout)
 

@@ -33,10 +33,8 @@ raise RuntimeError("this plugin is broken on purpose")
 
 
 def env_for(site, load=None):
-    env = {"PYTHONPATH": str(site)}
-    if load is not None:
-        env["DIFFLAWS_LOAD_PLUGINS"] = load
-    return env
+    """``load=None`` unsets DIFFLAWS_LOAD_PLUGINS: every installed plugin loads."""
+    return {"PYTHONPATH": str(site), "DIFFLAWS_LOAD_PLUGINS": load}
 
 
 def test_entry_point_plugin_is_listed_and_usable(fake_dist, tmp_path):
