@@ -1,0 +1,51 @@
+"""The Python entry points behind ``difflaws fit``."""
+
+from __future__ import annotations
+
+import re
+
+from difflaws.fit.table import PointTable, load_points
+from difflaws.spec.errors import Problem, SpecError
+
+
+def build_fitter(law: str, host=None, **options):
+    """Structure ``options`` into the law's config (with spec-style errors) and build it."""
+    from difflaws.plugins import default_host
+    from difflaws.registry import UnknownKindError
+    from difflaws.spec.converter import flatten
+    from difflaws.spec.errors import UserError
+
+    host = host or default_host()
+    try:
+        kind = host.registry.get("fitter", law)
+    except UnknownKindError as exc:
+        raise UserError(str(exc).strip('"')) from None
+    try:
+        config = host.converter.structure(options, kind.config)
+    except Exception as exc:
+        problems = [_problem(p, m) for p, m in flatten(exc, kind.config)]
+        raise SpecError(problems, fix="see `difflaws kinds fitter` for the laws and "
+                                      "their options") from None
+    return config.build()
+
+
+def _problem(path: str, message: str) -> Problem:
+    # attrs validators raise ValueError(message, attribute, ...); its str() is a tuple
+    m = re.match(r"""\(["']'(\w+)' (.*?)["'], Attribute\(""", message, re.S)
+    if m:
+        path, message = m.group(1), m.group(2)
+    return Problem(f"fitter.{path}" if path else "fitter", message)
+
+
+def fit(law: str, source, *, columns: dict | None = None, host=None, **options):
+    """Fit one law to a CSV path, run/sweep directory, results DB or PointTable."""
+    fitter = build_fitter(law, host, **options)
+    table = source if isinstance(source, PointTable) else load_points(source, columns)
+    return fitter.fit(table)
+
+
+def fit_by(law: str, source, by: str, *, columns: dict | None = None, host=None, **options):
+    """Fit ``law`` separately per value of column ``by`` (e.g. ``noise``)."""
+    fitter = build_fitter(law, host, **options)
+    table = source if isinstance(source, PointTable) else load_points(source, columns)
+    return {value: fitter.fit(sub) for value, sub in table.groups(by)}
