@@ -35,6 +35,8 @@ def make_converter(registry: Registry) -> cattrs.Converter:
 
     def structure_slot(data, slot):
         category = slot.category
+        if isinstance(data, str):  # shorthand: `attention = "sdpa"` is `[...attention] kind = "sdpa"`
+            data = {"kind": data}
         if not isinstance(data, dict):
             raise NotATableError(f"expected a table with a 'kind' key, got {type(data).__name__}")
         if "kind" not in data:

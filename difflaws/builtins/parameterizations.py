@@ -1,0 +1,121 @@
+"""Parameterizations as kinds: ``standard`` (SP) and ``completep`` (CompleteP, α = 1 by default).
+
+Each decides, per tensor, its init std, LR multiplier, weight-decay
+multiplier and Adam ε, plus the forward multipliers the backbone applies.
+CompleteP's coefficients are those of the paper's absolute formulas
+(math.md §3-4), so its defaults reproduce gidd-easydel exactly:
+
+| rule                        | formula                                  | default          |
+|-----------------------------|------------------------------------------|------------------|
+| hidden init std             | hidden_init_scale / √d                   | 0.4 / √d         |
+| hidden LR multiplier        | hidden_lr_scale / d · m_L^(α−1)          | 1 / d            |
+| hidden weight decay mult.   | hidden_wd_scale · d                      | d                |
+| norms/biases/sinks LR mult. | aux_lr_mult · m_L^(α−1)                  | 0.02             |
+| embedding and head LR mult. | aux_lr_mult                              | 0.02             |
+| residual multiplier         | (base_depth / L)^α                       | 4 / L            |
+| output multiplier           | base_width / d                           | 512 / d          |
+| Adam ε (all groups)         | eps_scale / (d · base_depth · m_L^α)     | 1e-8 / (d · L)   |
+
+with m_L = L / base_depth.  Widths enter through 1/√d, 1/d and d exactly
+as CompleteP's m_d = d / d_base does; the constant d_base is folded into
+the coefficients.
+"""
+
+from __future__ import annotations
+
+import attrs
+from attrs.validators import and_, ge, gt, le
+
+from difflaws import hookimpl
+from difflaws.model.records import ParamRecord
+
+_AUX_ROLES = ("norm", "bias", "sink")
+_GROUP = {"modulation": "hidden"}  # adaLN matrices train with the hidden matrices
+
+
+def _group(role: str) -> str:
+    return _GROUP.get(role, role)
+
+
+@attrs.frozen(kw_only=True)
+class StandardConfig:
+    """Standard parameterization: one LR and init for every width and depth, no multipliers."""
+
+    init_std: float = attrs.field(default=0.02, validator=ge(0.0))
+    embedding_init_std: float = attrs.field(default=0.02, validator=ge(0.0))
+    head_init_std: float = attrs.field(default=0.02, validator=ge(0.0))
+    residual_mult: float = attrs.field(default=1.0, validator=gt(0.0))
+    output_mult: float = attrs.field(default=1.0, validator=gt(0.0))
+
+    def build(self, **_):
+        return StandardParameterization(self)
+
+
+@attrs.frozen
+class StandardParameterization:
+    config: StandardConfig
+
+    def multipliers(self, width: int, depth: int):
+        from difflaws.model.parameterization import Multipliers
+
+        return Multipliers(residual=self.config.residual_mult, output=self.config.output_mult)
+
+    def record(self, name: str, role: str, shape: tuple, width: int, depth: int) -> ParamRecord:
+        c = self.config
+        std = {"hidden": c.init_std, "modulation": 0.0, "embedding": c.embedding_init_std,
+               "head": c.head_init_std}.get(role, 0.0)
+        decay = 1.0 if role in ("hidden", "modulation", "embedding", "head") else 0.0
+        return ParamRecord(name, _group(role), std, lr_mult=1.0, wd_mult=decay)
+
+
+@attrs.frozen(kw_only=True)
+class CompletePConfig:
+    """CompleteP (Dey et al. 2025): μP widths plus 1/L residual branches; the paper's values by default."""
+
+    alpha: float = attrs.field(default=1.0, validator=and_(ge(0.5), le(1.0)))
+    base_width: int = attrs.field(default=512, validator=gt(0))
+    base_depth: int = attrs.field(default=4, validator=gt(0))
+    hidden_init_scale: float = attrs.field(default=0.4, validator=ge(0.0))
+    hidden_lr_scale: float = attrs.field(default=1.0, validator=gt(0.0))
+    hidden_wd_scale: float = attrs.field(default=1.0, validator=ge(0.0))
+    aux_lr_mult: float = attrs.field(default=0.02, validator=gt(0.0))
+    embedding_init_std: float = attrs.field(default=0.02, validator=ge(0.0))
+    head_init_std: float = attrs.field(default=0.0, validator=ge(0.0))
+    eps_scale: float = attrs.field(default=1e-8, validator=gt(0.0))
+
+    def build(self, **_):
+        return CompletePParameterization(self)
+
+
+@attrs.frozen
+class CompletePParameterization:
+    config: CompletePConfig
+
+    def multipliers(self, width: int, depth: int):
+        from difflaws.model.parameterization import Multipliers
+
+        c = self.config
+        return Multipliers(residual=(c.base_depth / depth) ** c.alpha, output=c.base_width / width)
+
+    def record(self, name: str, role: str, shape: tuple, width: int, depth: int) -> ParamRecord:
+        c = self.config
+        depth_ratio = depth / c.base_depth
+        depth_lr = depth_ratio ** (c.alpha - 1.0)  # 1 at α = 1
+        eps = c.eps_scale / (width * c.base_depth * depth_ratio**c.alpha)
+        if role in ("hidden", "modulation"):
+            std = 0.0 if role == "modulation" else c.hidden_init_scale / width**0.5
+            return ParamRecord(name, "hidden", std, lr_mult=c.hidden_lr_scale / width * depth_lr,
+                               wd_mult=c.hidden_wd_scale * width, eps=eps)
+        if role == "embedding":
+            return ParamRecord(name, "embedding", c.embedding_init_std, c.aux_lr_mult, 0.0, eps)
+        if role == "head":
+            return ParamRecord(name, "head", c.head_init_std, c.aux_lr_mult, 0.0, eps)
+        if role in _AUX_ROLES:
+            return ParamRecord(name, role, 0.0, c.aux_lr_mult * depth_lr, 0.0, eps)
+        raise ValueError(f"completep has no rule for parameter role {role!r} ({name})")
+
+
+@hookimpl
+def difflaws_register_kinds(register):
+    register("parameterization", "standard", StandardConfig)
+    register("parameterization", "completep", CompletePConfig)

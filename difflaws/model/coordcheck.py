@@ -1,0 +1,177 @@
+"""Coordinate check: mean |activation| per layer type over a few training steps, across shapes.
+
+Under a parameterization that transfers (CompleteP), these curves are flat
+in width and depth; under SP they drift.  The data is random tokens with
+half of them replaced by a mask id, and the loss is cross-entropy on the
+masked positions: enough to move every weight, without a noise process.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+
+import attrs
+import torch
+
+LAYER_TYPES = ("embedding", "attention", "mlp", "residual", "logits")
+
+
+@attrs.frozen
+class CoordRow:
+    sweep: str  # "width" or "depth"
+    width: int
+    depth: int
+    step: int  # updates taken before this measurement
+    layer: str
+    mean_abs: float  # mean |activation| on a fixed probe batch
+    mean_abs_delta: float  # mean |activation − activation at step 0|: what training moved
+
+
+def adamw_from_records(model, lr: float, weight_decay: float = 0.0, default_eps: float = 1e-8):
+    """One AdamW group per distinct record setting (the real optimizers live in the trainer)."""
+    params = dict(model.named_parameters())
+    groups = defaultdict(list)
+    for record in model.param_records():
+        groups[record.group_key()].append(params[record.name])
+    return torch.optim.AdamW(
+        [{"params": ps, "lr": lr * lr_mult, "weight_decay": weight_decay * wd_mult,
+          "eps": eps if eps is not None else default_eps}
+         for (_, lr_mult, wd_mult, eps), ps in groups.items()],
+        lr=lr, betas=(0.9, 0.99))
+
+
+@torch.no_grad()
+def _activations(model, z) -> dict[str, list[torch.Tensor]]:
+    """Every hooked output of one forward pass, grouped by layer type."""
+    acts = defaultdict(list)
+
+    def keep(layer):
+        return lambda _, __, out: acts[layer].append(out.detach().float())
+
+    handles = [model.embed.register_forward_hook(keep("embedding")),
+               model.head.register_forward_hook(keep("logits"))]
+    for block in model.blocks:
+        handles += [block.attn.register_forward_hook(keep("attention")),
+                    block.mlp.register_forward_hook(keep("mlp")),
+                    block.register_forward_hook(keep("residual"))]
+    try:
+        model(z, torch.zeros(z.shape))
+    finally:
+        for handle in handles:
+            handle.remove()
+    return acts
+
+
+def _masked_batch(generator, vocab_size: int, batch_size: int, seq_len: int):
+    x = torch.randint(0, vocab_size - 1, (batch_size, seq_len), generator=generator)
+    masked = torch.rand(x.shape, generator=generator) < 0.5
+    return x, masked, torch.where(masked, torch.full_like(x, vocab_size - 1), x)
+
+
+def resize(backbone, width: int, depth: int):
+    """The backbone config at another width and depth (head_dim kept, capped at the width)."""
+    from difflaws.model.shapes import default_head_dim
+    from difflaws.spec.errors import FieldError, UserError
+
+    head_dim = backbone.head_dim or min(default_head_dim(width), width)
+    try:
+        return attrs.evolve(backbone, shape=None, width=width, depth=depth, head_dim=head_dim)
+    except FieldError as exc:
+        raise UserError(f"width {width}, depth {depth}: backbone.{exc.field}: {exc}") from None
+
+
+def measure(backbone, parameterization, *, width: int, depth: int, vocab_size: int, steps: int,
+            lr: float, batch_size: int = 4, seq_len: int = 64, seed: int = 0, sweep: str = "width"):
+    """Rows for one shape: per layer type, on a fixed probe batch, after 0..steps updates."""
+    model = resize(backbone, width, depth).build(
+        vocab_size=vocab_size, seq_len=seq_len, parameterization=parameterization.build())
+    model.init_weights(torch.Generator().manual_seed(seed))
+    optimizer = adamw_from_records(model, lr)
+    data = torch.Generator().manual_seed(seed + 1)
+    _, _, probe = _masked_batch(data, vocab_size, batch_size, seq_len)
+    rows, first = [], None
+    for step in range(steps + 1):
+        acts = _activations(model, probe)
+        first = first or acts
+        for layer, outs in acts.items():
+            mean_abs = sum(float(a.abs().mean()) for a in outs) / len(outs)
+            delta = sum(float((a - a0).abs().mean()) for a, a0 in zip(outs, first[layer])) / len(outs)
+            rows.append(CoordRow(sweep, width, depth, step, layer, mean_abs, delta))
+        if step == steps:
+            break
+        x, masked, z = _masked_batch(data, vocab_size, batch_size, seq_len)
+        logits = model(z, torch.zeros(z.shape))
+        loss = torch.nn.functional.cross_entropy(logits[masked].float(), x[masked])
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+    return rows
+
+
+def coord_check(backbone, parameterization, *, widths, depths, steps: int = 4, lr: float = 0.5,
+                vocab_size: int = 256, fixed_width: int | None = None, fixed_depth: int | None = None,
+                **kwargs) -> list[CoordRow]:
+    """Width sweep at ``fixed_depth`` (default: the smallest depth), depth sweep at ``fixed_width``."""
+    fixed_depth = fixed_depth or min(depths)
+    fixed_width = fixed_width or min(widths)
+    rows = []
+    for width in widths:
+        rows += measure(backbone, parameterization, width=width, depth=fixed_depth, steps=steps,
+                        lr=lr, vocab_size=vocab_size, sweep="width", **kwargs)
+    for depth in depths:
+        rows += measure(backbone, parameterization, width=fixed_width, depth=depth, steps=steps,
+                        lr=lr, vocab_size=vocab_size, sweep="depth", **kwargs)
+    return rows
+
+
+def slopes(rows: list[CoordRow], step: int | None = None,
+           value: str = "mean_abs") -> dict[tuple[str, str], float]:
+    """Least-squares slope of log2 ``value`` against log2 width (or depth), per (sweep, layer).
+
+    0 is flat; 1 means the activation doubles whenever the shape doubles.
+    """
+    step = max(r.step for r in rows) if step is None else step
+    out = {}
+    for sweep in ("width", "depth"):
+        for layer in LAYER_TYPES:
+            pts = [(math.log2(r.width if sweep == "width" else r.depth), math.log2(getattr(r, value)))
+                   for r in rows if r.sweep == sweep and r.layer == layer and r.step == step
+                   and getattr(r, value) > 0]
+            if len(pts) < 2:
+                continue
+            mx = sum(p[0] for p in pts) / len(pts)
+            my = sum(p[1] for p in pts) / len(pts)
+            sxx = sum((p[0] - mx) ** 2 for p in pts)
+            out[(sweep, layer)] = sum((p[0] - mx) * (p[1] - my) for p in pts) / sxx
+    return out
+
+
+def plot(rows: list[CoordRow], path, title: str = "") -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    steps = sorted({r.step for r in rows})
+    fig, axes = plt.subplots(2, len(LAYER_TYPES), figsize=(4 * len(LAYER_TYPES), 7), squeeze=False)
+    for i, sweep in enumerate(("width", "depth")):
+        for j, layer in enumerate(LAYER_TYPES):
+            ax = axes[i][j]
+            for step in steps:
+                pts = sorted((r.width if sweep == "width" else r.depth, r.mean_abs) for r in rows
+                             if r.sweep == sweep and r.layer == layer and r.step == step)
+                if pts:
+                    ax.plot(*zip(*pts), marker="o", label=f"step {step}")
+            ax.set_xscale("log", base=2)
+            ax.set_yscale("log")
+            ax.set_xlabel(sweep)
+            ax.set_title(f"{layer} (vs {sweep})")
+            if i == 0 and j == 0:
+                ax.legend(fontsize=7)
+    axes[0][0].set_ylabel("mean |activation|")
+    axes[1][0].set_ylabel("mean |activation|")
+    fig.suptitle(title)
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
