@@ -1,0 +1,45 @@
+"""Noise processes in log-SNR form (math.md §1–2, §8).
+
+Public API::
+
+    process = difflaws.noise.build("hybrid", vocab_size=V, mask_id=m, shift=2.0)
+    process.marginal(x, log_snr)               # q_λ(·|x), probabilities [..., V]
+    process.corrupt(x, log_snr, generator)     # z ~ q_λ(·|x)
+    process.nelbo_integrand(logits, z, x, log_snr)  # w_λ·(KL + IS) per token
+
+``log_snr`` broadcasts against x (per sequence: shape [B, 1]; per token: [B, T]).
+A new process subclasses ``NoiseProcess`` and supplies ``mixing(λ)`` only.
+"""
+
+from __future__ import annotations
+
+from difflaws.noise.batch import LossOutput, NoiseBatch
+from difflaws.noise.config import NoiseConfig
+from difflaws.noise.mixture import MaskUniformProcess
+from difflaws.noise.process import NoiseProcess
+from difflaws.noise.schedule import CdfSchedule, Schedule
+
+
+def build(kind: str, vocab_size: int, mask_id: int, **config):
+    """Build a registered noise kind (built-in or plugin) from keyword config values."""
+    from cattrs.errors import BaseValidationError
+
+    from difflaws.components import Slot
+    from difflaws.plugins import default_host
+    from difflaws.spec.converter import flatten
+    from difflaws.spec.errors import Problem, SpecError
+
+    host = default_host()
+    try:
+        cfg = host.converter.structure({"kind": kind, **config}, Slot["noise"])
+    except (BaseValidationError, Exception) as exc:
+        if isinstance(exc, SpecError):
+            raise
+        problems = [Problem(f"noise.{p}" if p else "noise", m, "difflaws.noise.build")
+                    for p, m in flatten(exc, None)]
+        raise SpecError(problems, fix="see `difflaws kinds noise` for every kind and its keys") from None
+    return cfg.build(vocab_size=vocab_size, mask_id=mask_id)
+
+
+__all__ = ["build", "NoiseProcess", "MaskUniformProcess", "NoiseConfig", "NoiseBatch",
+           "LossOutput", "Schedule", "CdfSchedule"]

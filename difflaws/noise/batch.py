@@ -1,0 +1,33 @@
+"""What ``noise_batch`` hands the model and ``loss`` hands the trainer."""
+
+from __future__ import annotations
+
+import attrs
+import torch
+
+
+@attrs.frozen
+class NoiseBatch:
+    """A corrupted training batch.
+
+    ``z`` [B,T] long: the noisy tokens (clean on prompt-prefix positions);
+    ``log_snr`` [B,T] float32: λ per token (λ_max on prefix positions);
+    ``loss_mask`` [B,T] bool: False on prefix positions;
+    ``prefix_len`` [B] long: clean-prefix length, 0 for unconditional rows;
+    ``proposal`` [B,T]: the density p(λ) each λ was drawn from.
+    """
+
+    z: torch.Tensor
+    log_snr: torch.Tensor
+    loss_mask: torch.Tensor
+    prefix_len: torch.Tensor
+    proposal: torch.Tensor
+
+
+@attrs.frozen
+class LossOutput:
+    """``loss``: the optimised objective; ``nelbo``: unbiased NELBO (nats/token); both scalars."""
+
+    loss: torch.Tensor
+    nelbo: torch.Tensor
+    n_tokens: int

@@ -1,0 +1,29 @@
+"""The clean prompt prefix every sampler honours: fixed tokens at λ_max, never rewritten."""
+
+from __future__ import annotations
+
+import torch
+
+
+class Prompt:
+    def __init__(self, prompt, batch_size: int, seq_len: int, device=None) -> None:
+        self.length = 0 if prompt is None else int(prompt.shape[1])
+        if self.length > seq_len:
+            from difflaws.spec.errors import UserError
+
+            raise UserError(f"prompt of {self.length} tokens does not fit seq_len {seq_len}")
+        self.tokens = prompt
+        self.free = torch.ones(batch_size, seq_len, dtype=torch.bool, device=device)
+        self.free[:, : self.length] = False
+
+    def apply(self, z: torch.Tensor) -> torch.Tensor:
+        if self.length:
+            z = z.clone()
+            z[:, : self.length] = self.tokens.to(z)
+        return z
+
+    def log_snr(self, value: float, process, shape, device=None) -> torch.Tensor:
+        """λ for the denoiser: ``value`` on free positions, λ_max on the prompt."""
+        lam = torch.full(shape, float(value), dtype=torch.float32, device=device)
+        lam[:, : self.length] = process.log_snr_max
+        return lam
