@@ -6,7 +6,7 @@ import attrs
 import pytest
 
 from difflaws.builtins.noise import HybridNoiseConfig
-from difflaws.builtins.schedules import CosineSchedule, LinearSchedule
+from difflaws.noise.schedule import CosineSchedule, LinearSchedule
 from difflaws.components import Slot, default_kind
 from difflaws.plugins import PluginHost
 from difflaws.spec.errors import SpecError

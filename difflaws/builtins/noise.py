@@ -1,134 +1,19 @@
-"""Built-in noise kinds: masked, uniform, hybrid (log-SNR GIDD) and gidd (time-parameterised)."""
+"""Built-in noise kinds: masked, uniform, hybrid (log-SNR GIDD) and gidd (time-parameterised).
+
+Only configs live here; the processes import torch, so they load in ``make_process``
+and listing or validating kinds stays fast.
+"""
 
 from __future__ import annotations
 
 import math
 
 import attrs
-import torch
 from attrs.validators import ge, gt, lt
 
 from difflaws import hookimpl
 from difflaws.noise.config import NoiseConfig
-from difflaws.noise.logsig import log_sigmoid
-from difflaws.noise.mixture import MaskUniformProcess
 from difflaws.spec.errors import FieldError
-
-
-class ConstantShareProcess(MaskUniformProcess):
-    """π constant in λ: s = 0 is masked diffusion, s = 1 uniform diffusion."""
-
-    def __init__(self, vocab_size, mask_id, uniform: bool, **options):
-        super().__init__(vocab_size, mask_id, **options)
-        self.uniform = uniform
-
-    def log_shares(self, log_snr):
-        zero, ninf = torch.zeros_like(log_snr), torch.full_like(log_snr, float("-inf"))
-        return (zero, ninf) if self.uniform else (ninf, zero)
-
-    def share_rates(self, log_snr):
-        zero = torch.zeros_like(log_snr)
-        return zero, zero
-
-
-class HybridProcess(MaskUniformProcess):
-    """s_λ = σ(a·λ + b) (math.md §2.2); b = ±inf is exactly pure uniform / pure masked."""
-
-    def __init__(self, vocab_size, mask_id, shift: float, scale: float, **options):
-        super().__init__(vocab_size, mask_id, **options)
-        self.shift, self.scale = shift, scale
-
-    def _arg(self, log_snr):
-        if math.isinf(self.shift):  # a·λ + inf is inf even where a·λ is not finite-safe
-            return torch.full_like(log_snr, self.shift)
-        return self.scale * log_snr + self.shift
-
-    def log_shares(self, log_snr):
-        y = self._arg(log_snr)
-        return log_sigmoid(y), log_sigmoid(-y)
-
-    def share_rates(self, log_snr):
-        if math.isinf(self.shift):
-            zero = torch.zeros_like(log_snr)
-            return zero, zero
-        y = self._arg(log_snr)
-        # d log σ(y)/dλ = a·σ(−y);  −d log σ(−y)/dλ = a·σ(y)
-        return self.scale * torch.sigmoid(-y), self.scale * torch.sigmoid(y)
-
-
-class GiddProcess(MaskUniformProcess):
-    """GIDD's time-parameterised hybrid (math.md §1.2) expressed through λ.
-
-    In time: c_t = B·[t(1−t)]^{γ/2}, α_t = (1−t)/(1+c_t), β_tπ_t = (t·m + c_t·u)/(1+c_t),
-    so λ(t) = log(1−t) − log(t + c_t) and s = c_t/(t + c_t).  λ → t is solved by
-    bisection on logit(t) (λ(t) is decreasing, checked by the config), and the
-    rates follow from the chain rule: d/dλ = (d/dt)/(dλ/dt).
-    """
-
-    def __init__(self, vocab_size, mask_id, p_u: float, gamma: float, **options):
-        super().__init__(vocab_size, mask_id, **options)
-        self.gamma = gamma
-        self.log_b = gidd_log_b(p_u, gamma)
-
-    def time_of(self, log_snr: torch.Tensor) -> torch.Tensor:
-        """logit t(λ) in float64: bisection on logit t ∈ [−200, 200], then Newton polish.
-
-        Solved once per distinct λ (a training batch has at most one per token).
-        """
-        lam, inverse = torch.unique(log_snr.detach().double().clamp(-150, 150), return_inverse=True)
-        lo, hi = torch.full_like(lam, -200.0), torch.full_like(lam, 200.0)
-        for _ in range(60):
-            mid = 0.5 * (lo + hi)
-            too_noisy = gidd_log_snr(mid, self.log_b, self.gamma) < lam  # t too large
-            hi = torch.where(too_noisy, mid, hi)
-            lo = torch.where(too_noisy, lo, mid)
-        lt = 0.5 * (lo + hi)
-        for _ in range(3):  # bisection leaves ~4e-16 in logit t; Newton makes λ(t) exact
-            step = (gidd_log_snr(lt, self.log_b, self.gamma) - lam) / self._dlam_dlogit(lt)
-            lt = torch.where(torch.isfinite(step), lt - step, lt).clamp(lo, hi)
-        return lt[inverse]
-
-    def _dlam_dlogit(self, lt):
-        t = torch.sigmoid(lt)
-        log_c = self.log_b + 0.5 * self.gamma * (log_sigmoid(lt) + log_sigmoid(-lt))
-        c = log_c.exp()
-        dlog_tc = (1 + c * 0.5 * self.gamma * (1 - 2 * t) / (t * (1 - t))) / (t + c)
-        return (-1 / (1 - t) - dlog_tc) * t * (1 - t)
-
-    def _parts(self, log_snr):
-        lt = self.time_of(log_snr)
-        log_t, log_1mt = log_sigmoid(lt), log_sigmoid(-lt)
-        log_c = self.log_b + 0.5 * self.gamma * (log_t + log_1mt)
-        log_tc = torch.logaddexp(log_t, log_c)
-        return lt, log_t, log_1mt, log_c, log_tc
-
-    def log_shares(self, log_snr):
-        _, log_t, _, log_c, log_tc = self._parts(log_snr)
-        dtype = log_snr.dtype
-        return (log_c - log_tc).to(dtype), (log_t - log_tc).to(dtype)
-
-    def share_rates(self, log_snr):
-        lt, log_t, log_1mt, log_c, log_tc = self._parts(log_snr)
-        t, c = log_t.exp(), log_c.exp()
-        dlogc = 0.5 * self.gamma * (1 - 2 * t) / (t * (1 - t))  # c'/c
-        dlog_tc = (1 + c * dlogc) / (t + c)  # d log(t + c)/dt
-        dlam = -1 / (1 - t) - dlog_tc
-        rho_u = (dlogc - dlog_tc) / dlam
-        rho_m = -(1 / t - dlog_tc) / dlam
-        return rho_u.to(log_snr.dtype), rho_m.to(log_snr.dtype)
-
-
-def gidd_log_b(p_u: float, gamma: float) -> float:
-    """log B with B = 2^γ·p_u/(1 − p_u); p_u = 0 is pure masking (B = 0)."""
-    if p_u == 0:
-        return float("-inf")
-    return gamma * math.log(2) + math.log(p_u) - math.log1p(-p_u)
-
-
-def gidd_log_snr(logit_t: torch.Tensor, log_b: float, gamma: float) -> torch.Tensor:
-    log_t, log_1mt = log_sigmoid(logit_t), log_sigmoid(-logit_t)
-    log_c = log_b + 0.5 * gamma * (log_t + log_1mt)
-    return log_1mt - torch.logaddexp(log_t, log_c)
 
 
 @attrs.frozen(kw_only=True)
@@ -136,6 +21,8 @@ class MaskedNoiseConfig(NoiseConfig):
     """Masked (absorbing) diffusion: π = mask; the NELBO reduces to MDLM's."""
 
     def make_process(self, vocab_size, mask_id, **options):
+        from difflaws.noise.hybrid import ConstantShareProcess
+
         return ConstantShareProcess(vocab_size, mask_id, uniform=False, **options)
 
 
@@ -144,6 +31,8 @@ class UniformNoiseConfig(NoiseConfig):
     """Uniform diffusion: π = uniform over the non-mask tokens (the mask id is never drawn)."""
 
     def make_process(self, vocab_size, mask_id, **options):
+        from difflaws.noise.hybrid import ConstantShareProcess
+
         return ConstantShareProcess(vocab_size, mask_id, uniform=True, **options)
 
 
@@ -162,6 +51,8 @@ class HybridNoiseConfig(NoiseConfig):
             raise FieldError("scale", "must be finite")
 
     def make_process(self, vocab_size, mask_id, **options):
+        from difflaws.noise.hybrid import HybridProcess
+
         return HybridProcess(vocab_size, mask_id, shift=self.shift, scale=self.scale, **options)
 
 
@@ -174,6 +65,10 @@ class GiddNoiseConfig(NoiseConfig):
 
     def __attrs_post_init__(self) -> None:
         super().__attrs_post_init__()
+        import torch
+
+        from difflaws.noise.gidd import gidd_log_b, gidd_log_snr
+
         p_u = max(self.p_u, math.exp(-20)) if self.p_u > 0 else 0.0  # math.md §1.2 floor
         logit_t = torch.linspace(-30, 30, 4001, dtype=torch.float64)
         lam = gidd_log_snr(logit_t, gidd_log_b(p_u, self.gamma), self.gamma)
@@ -182,6 +77,8 @@ class GiddNoiseConfig(NoiseConfig):
                                     "non-monotone in t; lower p_u or gamma")
 
     def make_process(self, vocab_size, mask_id, **options):
+        from difflaws.noise.gidd import GiddProcess
+
         p_u = max(self.p_u, math.exp(-20)) if self.p_u > 0 else 0.0
         return GiddProcess(vocab_size, mask_id, p_u=p_u, gamma=self.gamma, **options)
 

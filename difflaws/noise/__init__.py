@@ -13,11 +13,23 @@ A new process subclasses ``NoiseProcess`` and supplies ``mixing(λ)`` only.
 
 from __future__ import annotations
 
-from difflaws.noise.batch import LossOutput, NoiseBatch
+import importlib
+
 from difflaws.noise.config import NoiseConfig
-from difflaws.noise.mixture import MaskUniformProcess
-from difflaws.noise.process import NoiseProcess
-from difflaws.noise.schedule import CdfSchedule, Schedule
+
+# Everything below imports torch; resolving it on first access keeps spec
+# validation and `difflaws kinds` free of that cost.
+_LAZY = {
+    "LossOutput": "difflaws.noise.batch", "NoiseBatch": "difflaws.noise.batch",
+    "MaskUniformProcess": "difflaws.noise.mixture", "NoiseProcess": "difflaws.noise.process",
+    "CdfSchedule": "difflaws.noise.schedule", "Schedule": "difflaws.noise.schedule",
+}
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def build(kind: str, vocab_size: int, mask_id: int, **config):

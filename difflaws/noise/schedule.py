@@ -14,6 +14,7 @@ mass 0.99975, a constant factor on the ``paper`` objective's scale only.)
 
 from __future__ import annotations
 
+import math
 
 import torch
 
@@ -79,3 +80,40 @@ def stratified_uniform(n: int, generator=None, device=None, stratified: bool = T
     return (order + u) / n
 
 
+class LinearSchedule(CdfSchedule):
+    """α = 1 − t with t uniform: F(λ) = σ(λ), p(λ) = σ(λ)σ(−λ) (math.md §2.4)."""
+
+    def cdf(self, log_snr):
+        return torch.sigmoid(log_snr)
+
+    def icdf(self, u):
+        return logit(u)
+
+    def pdf(self, log_snr):
+        return torch.sigmoid(log_snr) * torch.sigmoid(-log_snr)
+
+
+class CosineSchedule(CdfSchedule):
+    """α = ½ + ½cos(πt) with t uniform: F(λ) = 1 − arccos(2σ(λ) − 1)/π, p(λ) = √(σ(λ)σ(−λ))/π."""
+
+    def cdf(self, log_snr):
+        return 1 - torch.arccos((2 * torch.sigmoid(log_snr) - 1).clamp(-1, 1)) / math.pi
+
+    def icdf(self, u):
+        alpha = 0.5 - 0.5 * torch.cos(math.pi * u)  # α at t = 1 − u
+        return logit(alpha)
+
+    def pdf(self, log_snr):
+        return torch.exp(0.5 * (log_sigmoid(log_snr)
+                                + log_sigmoid(-log_snr))) / math.pi
+
+
+class LogLinearSchedule(Schedule):
+    """λ uniform on [λ_min, λ_max]."""
+
+    def density(self, log_snr, lo, hi):
+        inside = (log_snr >= lo) & (log_snr <= hi)
+        return torch.where(inside, torch.full_like(log_snr, 1.0 / (hi - lo)), torch.zeros_like(log_snr))
+
+    def sample(self, u, lo, hi):
+        return lo + u * (hi - lo)

@@ -1,0 +1,85 @@
+"""GIDD's time-parameterised hybrid (math.md §1.2), expressed in log-SNR."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+from difflaws.noise.logsig import log_sigmoid
+from difflaws.noise.mixture import MaskUniformProcess
+
+
+class GiddProcess(MaskUniformProcess):
+    """GIDD's time-parameterised hybrid (math.md §1.2) expressed through λ.
+
+    In time: c_t = B·[t(1−t)]^{γ/2}, α_t = (1−t)/(1+c_t), β_tπ_t = (t·m + c_t·u)/(1+c_t),
+    so λ(t) = log(1−t) − log(t + c_t) and s = c_t/(t + c_t).  λ → t is solved by
+    bisection on logit(t) (λ(t) is decreasing, checked by the config), and the
+    rates follow from the chain rule: d/dλ = (d/dt)/(dλ/dt).
+    """
+
+    def __init__(self, vocab_size, mask_id, p_u: float, gamma: float, **options):
+        super().__init__(vocab_size, mask_id, **options)
+        self.gamma = gamma
+        self.log_b = gidd_log_b(p_u, gamma)
+
+    def time_of(self, log_snr: torch.Tensor) -> torch.Tensor:
+        """logit t(λ) in float64: bisection on logit t ∈ [−200, 200], then Newton polish.
+
+        Solved once per distinct λ (a training batch has at most one per token).
+        """
+        lam, inverse = torch.unique(log_snr.detach().double().clamp(-150, 150), return_inverse=True)
+        lo, hi = torch.full_like(lam, -200.0), torch.full_like(lam, 200.0)
+        for _ in range(60):
+            mid = 0.5 * (lo + hi)
+            too_noisy = gidd_log_snr(mid, self.log_b, self.gamma) < lam  # t too large
+            hi = torch.where(too_noisy, mid, hi)
+            lo = torch.where(too_noisy, lo, mid)
+        lt = 0.5 * (lo + hi)
+        for _ in range(3):  # bisection leaves ~4e-16 in logit t; Newton makes λ(t) exact
+            step = (gidd_log_snr(lt, self.log_b, self.gamma) - lam) / self._dlam_dlogit(lt)
+            lt = torch.where(torch.isfinite(step), lt - step, lt).clamp(lo, hi)
+        return lt[inverse]
+
+    def _dlam_dlogit(self, lt):
+        t = torch.sigmoid(lt)
+        log_c = self.log_b + 0.5 * self.gamma * (log_sigmoid(lt) + log_sigmoid(-lt))
+        c = log_c.exp()
+        dlog_tc = (1 + c * 0.5 * self.gamma * (1 - 2 * t) / (t * (1 - t))) / (t + c)
+        return (-1 / (1 - t) - dlog_tc) * t * (1 - t)
+
+    def _parts(self, log_snr):
+        lt = self.time_of(log_snr)
+        log_t, log_1mt = log_sigmoid(lt), log_sigmoid(-lt)
+        log_c = self.log_b + 0.5 * self.gamma * (log_t + log_1mt)
+        log_tc = torch.logaddexp(log_t, log_c)
+        return lt, log_t, log_1mt, log_c, log_tc
+
+    def log_shares(self, log_snr):
+        _, log_t, _, log_c, log_tc = self._parts(log_snr)
+        dtype = log_snr.dtype
+        return (log_c - log_tc).to(dtype), (log_t - log_tc).to(dtype)
+
+    def share_rates(self, log_snr):
+        lt, log_t, log_1mt, log_c, log_tc = self._parts(log_snr)
+        t, c = log_t.exp(), log_c.exp()
+        dlogc = 0.5 * self.gamma * (1 - 2 * t) / (t * (1 - t))  # c'/c
+        dlog_tc = (1 + c * dlogc) / (t + c)  # d log(t + c)/dt
+        dlam = -1 / (1 - t) - dlog_tc
+        rho_u = (dlogc - dlog_tc) / dlam
+        rho_m = -(1 / t - dlog_tc) / dlam
+        return rho_u.to(log_snr.dtype), rho_m.to(log_snr.dtype)
+
+
+def gidd_log_b(p_u: float, gamma: float) -> float:
+    """log B with B = 2^γ·p_u/(1 − p_u); p_u = 0 is pure masking (B = 0)."""
+    if p_u == 0:
+        return float("-inf")
+    return gamma * math.log(2) + math.log(p_u) - math.log1p(-p_u)
+
+
+def gidd_log_snr(logit_t: torch.Tensor, log_b: float, gamma: float) -> torch.Tensor:
+    log_t, log_1mt = log_sigmoid(logit_t), log_sigmoid(-logit_t)
+    log_c = log_b + 0.5 * gamma * (log_t + log_1mt)
+    return log_1mt - torch.logaddexp(log_t, log_c)
