@@ -18,6 +18,8 @@ import math
 
 import torch
 
+from difflaws.noise.logsig import log_sigmoid
+
 
 class Schedule:
     """A proposal over λ on a finite interval; subclasses give density, draws and grid."""
