@@ -1,0 +1,1 @@
+"""Planning: law sets, compute-optimal predictions, shapes and per-device memory."""

@@ -1,0 +1,107 @@
+"""Write a prediction as a runnable spec, checked by the normal spec loader."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+
+import tomli_w
+
+from difflaws import atomic
+from difflaws.plan.laws import N_STAR_UNITS
+from difflaws.spec.errors import SpecError, UserError
+from difflaws.spec.load import deep_merge, read_with_bases
+
+# The paper's noise types as hybrid mixing shifts b (math.md §2.2, a = 1).
+HYBRID_SHIFT = {"masked": -1000.0, "low-uniform": -2.0, "balanced": 0.0, "high-uniform": 2.0,
+                "uniform": 1000.0}
+WARMUP_STEPS = 2000  # the paper's linear warmup (math.md §3)
+COOLDOWN_FRACTION = 0.2  # the scaled-up runs are compared on the 20%-cooldown axis
+
+# The paper's setup (math.md §3) for what a plan does not decide itself; the
+# tokenizer and data paths are placeholders, as in specs/uniform_10b.toml.
+TEMPLATE = {
+    "seed": 0,
+    "backbone": {"kind": "transformer"},
+    "parameterization": {"kind": "completep"},
+    "optimizer": {"kind": "laprop", "betas": [0.9, 0.99]},
+    "tokenizer": {"kind": "hf", "path": "tokenizer.json", "vocab_size": 131072},
+    "data": {"kind": "tokens", "path": "data/nemotron-cc/train.bin"},
+    "train": {"precision": "bf16"},
+}
+ORDER = ("name", "seed", "noise", "backbone", "parameterization", "optimizer", "tokenizer",
+         "data", "distributed", "train")
+
+
+def noise_table(noise: str, registry) -> dict:
+    """A kind named after the noise type if a plugin registered one, else the hybrid shift."""
+    if noise in registry.names("noise"):
+        return {"kind": noise}
+    if noise not in HYBRID_SHIFT:
+        raise UserError(f"no noise kind for {noise!r}; pass --base SPEC whose [noise] table "
+                        "defines it")
+    return {"kind": "hybrid", "shift": HYBRID_SHIFT[noise]}
+
+
+def spec_data(prediction, registry, base: dict | None = None, name: str = "",
+              sharded: bool = False) -> dict:
+    """The spec's tables; ``sharded``: the model needs FSDP2 (it fits no single card)."""
+    p = prediction
+    data = copy.deepcopy(base) if base is not None else copy.deepcopy(TEMPLATE)
+    data.setdefault("backbone", {"kind": "transformer"})
+    for key in ("width", "depth", "head_dim"):
+        data["backbone"].pop(key, None)
+    if base is None or "noise" not in base:
+        data["noise"] = noise_table(p.noise, registry)
+    beta2 = 0.98 if p.batch_size >= 256 else 0.99  # the sweep's rule (math.md §3)
+    optimizer = {"betas": [0.9, beta2]}
+    if p.lr is not None:
+        optimizer["lr"] = float(f"{p.lr:.4g}")
+    planned = {
+        "name": name or data.get("name") or f"{p.noise}_{p.compute:.0e}".replace("+", ""),
+        "backbone": {"shape": p.shape.name},
+        "optimizer": optimizer,
+        "train": {"steps": p.steps, "batch_size": p.batch_size, "seq_len": p.seq_len,
+                  "warmup_steps": min(WARMUP_STEPS, p.steps // 10),
+                  "cooldown_fraction": COOLDOWN_FRACTION},
+    }
+    if sharded:
+        planned["distributed"] = {"strategy": "fsdp2", "activation_checkpointing": True}
+        planned["train"]["micro_batch_size"] = 1
+    merged = deep_merge(data, planned)
+    return {k: merged[k] for k in sorted(merged, key=lambda k: (ORDER + (k,)).index(k))}
+
+
+def header(prediction) -> str:
+    p = prediction
+    lines = [f"# Planned by `difflaws plan --compute {p.compute:g} --noise {p.noise} "
+             f"--laws {p.law_set}`.",
+             f"# N* = {p.n_star:.4g} {N_STAR_UNITS[p.n_star_key]}, D* = {p.d_star:.4g} tokens, "
+             f"B* = {p.batch_size_tokens_law:.4g} tokens, eta* = "
+             + (f"{p.lr:.4g}" if p.lr is not None else "n/a") + ".",
+             ]
+    if p.predicted_nelbo is not None:
+        lines.append(f"# Predicted NELBO {p.predicted_nelbo:.4f} without cooldown, "
+                     f"{p.predicted_nelbo_annealed:.4f} with it.")
+    return "\n".join(lines) + "\n"
+
+
+def write_spec(path, prediction, host, base_path=None, sharded: bool = False) -> Path:
+    """Write the spec, then load it back through the spec loader before keeping it."""
+    from difflaws.spec import load_spec
+
+    path = Path(path)
+    base = read_with_bases(Path(base_path)).data if base_path else None
+    data = spec_data(prediction, host.registry, base, name=path.stem, sharded=sharded)
+    text = header(prediction) + tomli_w.dumps(data)
+    tmp = path.with_name(f".{path.name}.check.toml")
+    atomic.write_text(tmp, text)
+    try:
+        load_spec(tmp, host=host)
+    except SpecError as exc:
+        raise UserError(f"the planned spec does not load ({exc}); "
+                        "pass --base with a spec that provides the missing tables") from None
+    finally:
+        tmp.unlink(missing_ok=True)
+    atomic.write_text(path, text)
+    return path

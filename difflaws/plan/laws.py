@@ -1,0 +1,126 @@
+"""Law sets: the power laws a plan is read from.
+
+A law set holds, per noise type, the compute-optimal frontier
+
+    N*(C) = A·C^α   (FLOPs per token M or 6P, or parameters: ``n_star_key``)
+    D*(C) = A·C^α   (training tokens)
+    L*(C) = A·C^α   (NELBO, nats/token, un-annealed)
+
+and the hyper-parameter laws
+
+    B*(D) = A·D^α   (batch size in tokens, D = training tokens)
+    η*(B) = A·B^α   (base learning rate, B in tokens).
+
+``"all"`` holds the laws fitted across every noise type; a noise type
+without its own B*/η* law falls back to them.  The paper's published laws
+ship as built-in sets (``paper`` and its variants, see ``paper_laws.py``);
+a user's own come from ``difflaws fit --json`` (see ``fitted_laws.py``).
+"""
+
+from __future__ import annotations
+
+import math
+
+import attrs
+
+from difflaws.spec.errors import UserError
+
+CONVENTIONS = ("M", "6P")  # C = M·D (math.md §5 method 1) or C = 6P·D (method 2)
+# What N* measures, as the backbone figure a shape is matched on.
+N_STAR_UNITS = {"flops_per_token_M": "FLOPs/token (M)", "flops_per_token_6P": "FLOPs/token (6P)",
+                "non_embedding_params": "non-embedding parameters"}
+GLOBAL = "all"
+ANNEALING_FACTOR = 1.0245  # un-annealed / 20%-cooldown NELBO (math.md §3)
+
+
+@attrs.frozen
+class PowerLaw:
+    """y = A·x^alpha."""
+
+    A: float
+    alpha: float
+
+    def __call__(self, x: float) -> float:
+        return self.A * x ** self.alpha
+
+    def describe(self, x: str = "C") -> str:
+        return f"{self.A:.4g}·{x}^{self.alpha:.4g}"
+
+
+@attrs.frozen
+class NoiseLaws:
+    """The laws of one noise type; any may be missing (None)."""
+
+    N_star: PowerLaw | None = None
+    D_star: PowerLaw | None = None
+    L_star: PowerLaw | None = None
+    B_star: PowerLaw | None = None
+    lr_star: PowerLaw | None = None
+
+    def merged_over(self, fallback: "NoiseLaws") -> "NoiseLaws":
+        """These laws, with each missing one taken from ``fallback``."""
+        return NoiseLaws(**{f.name: getattr(self, f.name) or getattr(fallback, f.name)
+                            for f in attrs.fields(NoiseLaws)})
+
+    def sources(self, fallback: "NoiseLaws", own: str) -> dict[str, str]:
+        return {f.name: (own if getattr(self, f.name) else GLOBAL)
+                for f in attrs.fields(NoiseLaws)
+                if getattr(self, f.name) or getattr(fallback, f.name)}
+
+
+@attrs.frozen
+class LawSet:
+    name: str
+    description: str
+    convention: str = attrs.field(validator=attrs.validators.in_(CONVENTIONS))
+    noises: dict = attrs.Factory(dict)  # noise name (or "all") -> NoiseLaws
+    n_star_key: str = attrs.field(default="flops_per_token_M",
+                                  validator=attrs.validators.in_(tuple(N_STAR_UNITS)))
+    compute_range: tuple | None = None  # budgets (FLOPs) the frontier was fitted on
+    annealing_factor: float = ANNEALING_FACTOR
+
+    def noise_names(self) -> list[str]:
+        return [n for n in self.noises if n != GLOBAL]
+
+    def for_noise(self, noise: str) -> tuple[NoiseLaws, dict[str, str]]:
+        """The laws used for ``noise`` and, per law, which group it came from."""
+        fallback = self.noises.get(GLOBAL, NoiseLaws())
+        if noise not in self.noises:
+            # laws fitted without --by noise hold for whatever noise the runs used
+            if fallback.N_star and (noise == GLOBAL or not self.noise_names()):
+                return fallback, fallback.sources(NoiseLaws(), GLOBAL)
+            known = ", ".join(self.noise_names()) or "none"
+            raise UserError(f"--noise {noise!r}: law set {self.name!r} has no laws for it "
+                            f"(it has: {known})")
+        own = self.noises[noise]
+        return own.merged_over(fallback), own.sources(fallback, noise)
+
+    def extrapolation(self, compute: float) -> float:
+        """How far outside the fitted budgets ``compute`` lies (1.0 = inside)."""
+        if not self.compute_range:
+            return 1.0
+        low, high = self.compute_range
+        if compute > high:
+            return compute / high
+        if compute < low:
+            return low / compute
+        return 1.0
+
+
+def check_budget(compute) -> float:
+    try:
+        value = float(compute)
+    except (TypeError, ValueError):
+        raise UserError(f"--compute {compute!r} is not a number; write e.g. --compute 1e22") from None
+    if not math.isfinite(value) or value <= 0:
+        raise UserError(f"--compute {compute!r} must be a positive number of FLOPs, e.g. 1e22")
+    return value
+
+
+def load_law_set(name_or_path: str) -> LawSet:
+    """A built-in law set by name, or a ``difflaws fit --json`` file by path."""
+    from difflaws.plan import fitted_laws, paper_laws
+
+    if name_or_path in paper_laws.LAW_SETS:
+        return paper_laws.LAW_SETS[name_or_path]
+    return fitted_laws.read(name_or_path, known=sorted(paper_laws.LAW_SETS))

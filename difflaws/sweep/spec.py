@@ -1,0 +1,117 @@
+"""The sweep spec: a base run spec and the grid of overrides to run it with.
+
+    base_spec = "../quickstart.toml"       # relative to this file
+    name = "lr_by_size"
+
+    [set]                                  # applied to every member
+    "train.steps" = 400
+
+    [axes]                                 # the grid: every combination is a member
+    "backbone.shape" = ["L2-D64", "L4-D128"]
+    "noise.shift" = [-2.0, 0.0, 2.0]
+
+    [lr_grid_by_batch]                     # the paper's rule: an LR grid per batch size
+    8 = [0.1, 0.2, 0.3]
+    16 = [0.2, 0.3, 0.5]
+
+    [executor]                             # how members run (default: local, one at a time)
+    kind = "local"
+    jobs = 2
+
+Keys in ``[set]`` and ``[axes]`` are dotted spec keys, written quoted or as
+nested tables.  A value that is a table with a ``kind`` replaces that whole
+component table, e.g. ``noise = [{kind = "masked"}, {kind = "hybrid", shift = 2.0}]``
+or, in ``[set]``, ``data = {kind = "markov", n_symbols = 8}``.  With ``[lr_grid_by_batch]``, the batch sizes are its keys
+(or ``axes."train.batch_size"``, each of which then needs a grid) and each
+batch size runs only its own LRs.
+"""
+
+from __future__ import annotations
+
+import attrs
+
+from typing import Any
+
+from difflaws.components import Slot, default_kind
+from difflaws.spec.errors import FieldError
+
+SCALARS = (bool, int, float, str)
+
+
+def _flat(table: dict, prefix: str = "") -> dict:
+    """``{"train": {"steps": [..]}}`` → ``{"train.steps": [..]}``; dotted keys pass through.
+
+    A table with a ``kind`` key is a whole component (``data = {kind = "markov"}``)
+    and stays one value: it replaces the base spec's table instead of merging into it.
+    """
+    out = {}
+    for key, value in table.items():
+        dotted = f"{prefix}.{key}" if prefix else str(key)
+        if isinstance(value, dict) and "kind" not in value:
+            out.update(_flat(value, dotted))
+        else:
+            out[dotted] = value
+    return out
+
+
+def _axes(self, attribute, value: dict) -> None:
+    for key, values in value.items():
+        if not isinstance(values, list) or not values:
+            raise FieldError(f"axes.{key}", "give a non-empty list of values, e.g. [1, 2, 3]")
+        if not all(isinstance(v, SCALARS + (list, dict)) for v in values):
+            raise FieldError(f"axes.{key}", "values must be numbers, strings, booleans, lists "
+                                            "or component tables")
+        seen = []
+        for v in values:
+            if v in seen:
+                raise FieldError(f"axes.{key}", f"lists {v!r} twice")
+            seen.append(v)
+
+
+def _lr_grid(self, attribute, value: dict) -> None:
+    for key, lrs in value.items():
+        try:
+            batch = int(key)
+        except ValueError:
+            batch = 0
+        if batch <= 0 or str(batch) != str(key).strip():
+            raise FieldError(f"lr_grid_by_batch.{key}", "keys are batch sizes (whole numbers "
+                                                        "of sequences), e.g. 8 = [0.1, 0.2]")
+        if (not isinstance(lrs, list) or not lrs
+                or not all(isinstance(v, (int, float)) and not isinstance(v, bool) and v > 0
+                           for v in lrs)):
+            raise FieldError(f"lr_grid_by_batch.{key}", "give a non-empty list of positive LRs")
+        if len(set(lrs)) != len(lrs):
+            raise FieldError(f"lr_grid_by_batch.{key}", "lists an LR twice")
+
+
+@attrs.frozen(kw_only=True)
+class SweepSpec:
+    """A grid of runs over one base spec."""
+
+    base_spec: str
+    name: str = ""
+    out_dir: str = "sweeps"  # the sweep's directory is OUT_DIR/NAME
+    set: dict[str, Any] = attrs.field(factory=dict, converter=_flat)
+    axes: dict[str, Any] = attrs.field(factory=dict, converter=_flat, validator=_axes)
+    lr_grid_by_batch: dict[str, Any] = attrs.field(factory=dict, validator=_lr_grid)
+    lr_key: str = "optimizer.lr"
+    batch_key: str = "train.batch_size"
+    executor: Slot["executor"] = default_kind("executor", "local")  # = load.DEFAULT_EXECUTOR
+
+    def __attrs_post_init__(self):
+        if not self.lr_grid_by_batch:
+            return
+        if self.lr_key in self.axes:
+            raise FieldError("axes", f"{self.lr_key!r} is set by [lr_grid_by_batch]; "
+                                     "drop it from [axes]")
+        batches = self.axes.get(self.batch_key)
+        if batches is not None:
+            missing = [b for b in batches if str(b) not in self.lr_grid_by_batch]
+            if missing:
+                raise FieldError("lr_grid_by_batch", f"no LR grid for batch size(s) "
+                                                     f"{', '.join(map(str, missing))} of "
+                                                     f"axes.{self.batch_key}")
+        for key in (self.lr_key, self.batch_key):
+            if key in self.set:
+                raise FieldError(f"set.{key}", "is set by [lr_grid_by_batch]; drop it here")
