@@ -28,11 +28,23 @@ def main(args) -> int:
     host = default_host()
     spec = engine.load(args.spec, args.overrides, host=host)
     if args.dry_run:
-        print(resolved_toml(spec, host), end="")
-        print(json.dumps(engine.figures(spec), indent=2))
-        return 0
-    from difflaws.train.trainer import train
+        from difflaws.plan import run_plan
 
+        print(resolved_toml(spec, host), end="")
+        print(json.dumps(run_plan.plan(spec), indent=2) if args.json else run_plan.plan_text(spec))
+        return 0
+    from difflaws.plan.run_plan import refuse_if_too_big
+    from difflaws.train.trainer import start_over, train
+
+    refuse_if_too_big(spec, args.spec, args.overrides)
+    if args.force and differs(spec, args.out, host):
+        start_over(engine.run_dir_for(spec, args.out))
     run_dir = engine.open_run_dir(spec, args.out, force=args.force, host=host)
-    train(spec, run_dir, quiet=args.quiet, json_lines=args.json)
+    train(spec, run_dir, quiet=args.quiet, json_lines=args.json, resume=args.resume, host=host)
     return 0
+
+
+def differs(spec, out, host) -> bool:
+    """Whether the run directory holds another spec, whose checkpoints --force discards."""
+    existing = engine.run_dir_for(spec, out) / engine.SPEC_FILE
+    return existing.exists() and existing.read_text() != resolved_toml(spec, host)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import attrs
 
 from difflaws.components import Slot, default_kind
+from difflaws.distributed.config import DistributedConfig
 from difflaws.spec.errors import FieldError
 from difflaws.train.config import TrainConfig
 
@@ -35,3 +36,12 @@ class Spec:
     sampler: Slot["sampler"] = default_kind("sampler", "ancestral")
     loggers: list[Slot["logger"]] = attrs.Factory(list)
     train: TrainConfig = attrs.Factory(TrainConfig)
+    distributed: DistributedConfig = attrs.Factory(DistributedConfig)
+
+    def __attrs_post_init__(self):
+        # A spec that cannot run must fail at load time, naming the key, not mid-training.
+        limit = getattr(self.backbone, "max_seq_len", None)
+        if limit is not None and self.train.seq_len > limit:
+            raise FieldError("train.seq_len",
+                             f"{self.train.seq_len} is above the backbone's max_seq_len = {limit}; "
+                             "shorten train.seq_len or raise backbone.max_seq_len")

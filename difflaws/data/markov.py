@@ -1,0 +1,115 @@
+"""A synthetic k-th-order Markov source whose entropy rate is known exactly.
+
+Symbols ``0..n-1`` are used directly as token ids.  Each context (the last k
+symbols) has its own next-symbol distribution, drawn from a symmetric
+Dirichlet(``concentration``) with the source's seed.  The chain's entropy rate
+
+    H = Σ_c π(c) · H(P(·|c))      (nats/token)
+
+uses the stationary distribution π over contexts, found by power iteration.
+It is the floor of any model's per-token loss on the chain's tokens; the
+``doc_len``-token documents (each starting from a context drawn from π) add an
+EOS every ``doc_len`` tokens, which moves the per-token floor by O(1/doc_len).
+"""
+
+from __future__ import annotations
+
+import numba
+import numpy as np
+
+from difflaws.data import tokens_file
+from difflaws.data.source import DataSource
+from difflaws.spec.errors import UserError
+
+
+def transition_table(n: int, order: int, concentration: float, seed: int) -> np.ndarray:
+    rng = np.random.default_rng([seed, 0x6D61726B])
+    return rng.dirichlet(np.full(n, concentration), size=n ** order)
+
+
+def stationary(table: np.ndarray, n: int, order: int, tol=1e-14, max_iter=100_000) -> np.ndarray:
+    """π over contexts; context index = Σ s_i n^(k-1-i), oldest symbol first."""
+    rest = n ** (order - 1)
+    pi = np.full(n ** order, 1.0 / n ** order)
+    p = table.reshape(n, rest, n)
+    for _ in range(max_iter):
+        # the next context drops the oldest symbol a and appends s
+        nxt = np.einsum("ar,ars->rs", pi.reshape(n, rest), p).reshape(-1)
+        if np.abs(nxt - pi).sum() < tol:
+            return nxt
+        pi = nxt
+    return pi
+
+
+def entropy_rate(table: np.ndarray, n: int, order: int) -> float:
+    pi = stationary(table, n, order)
+    logp = np.log(np.where(table > 0, table, 1.0))
+    return float(-(pi * (table * logp).sum(axis=1)).sum())
+
+
+@numba.njit(cache=True)
+def _walk(cdf, start_ctx, uniforms, n, n_ctx, doc_len, eos, out):
+    """Fill ``out`` with documents of ``doc_len`` symbols, each followed by ``eos``."""
+    j = 0
+    u = 0
+    for d in range(len(start_ctx)):
+        ctx = start_ctx[d]
+        for _ in range(doc_len):
+            s = np.searchsorted(cdf[ctx], uniforms[u])
+            if s >= n:
+                s = n - 1
+            u += 1
+            out[j] = s
+            j += 1
+            ctx = (ctx * n + s) % n_ctx
+        out[j] = eos
+        j += 1
+
+
+class MarkovSource(DataSource):
+    name = "markov"
+
+    def __init__(self, n_symbols: int, order: int, concentration: float, seed: int,
+                 train_tokens: int, val_tokens: int, doc_len: int):
+        self.n, self.order, self.concentration, self.seed = n_symbols, order, concentration, seed
+        self.train_tokens, self.val_tokens, self.doc_len = train_tokens, val_tokens, doc_len
+        self.table = transition_table(self.n, order, concentration, seed)
+        self.entropy_rate = entropy_rate(self.table, self.n, order)
+
+    def has_text(self) -> bool:
+        return False
+
+    def texts(self, split=None, limit_bytes=None):
+        return None
+
+    def fingerprint(self) -> str:
+        return f"markov|{self.n}|{self.order}|{self.concentration}|{self.seed}|" \
+               f"{self.train_tokens}|{self.val_tokens}|{self.doc_len}"
+
+    def extra_metrics(self) -> dict:
+        return {"entropy_rate": self.entropy_rate}
+
+    def generate(self, n_tokens: int, stream_seed: int, eos: int) -> np.ndarray:
+        n_docs = max(1, -(-n_tokens // (self.doc_len + 1)))
+        rng = np.random.default_rng([self.seed, stream_seed])
+        pi = stationary(self.table, self.n, self.order)
+        start = rng.choice(len(pi), size=n_docs, p=pi / pi.sum()).astype(np.int64)
+        uniforms = rng.random(n_docs * self.doc_len)
+        cdf = np.cumsum(self.table, axis=1)
+        out = np.empty(n_docs * (self.doc_len + 1), dtype=np.int64)
+        _walk(cdf, start, uniforms, self.n, len(pi), self.doc_len, eos, out)
+        return out
+
+    def stream(self, split, tokenizer, cache_dir) -> np.ndarray:
+        if self.n > tokenizer.vocab_size or tokenizer.eos_id < self.n or tokenizer.mask_id < self.n:
+            raise UserError(f"data.n_symbols = {self.n}: Markov symbols are used as token ids "
+                            f"0..{self.n - 1}, which must lie below the tokenizer's special ids "
+                            f"(eos {tokenizer.eos_id}, mask {tokenizer.mask_id}); lower n_symbols")
+        from pathlib import Path
+
+        path = Path(cache_dir) / f"{split}-{self.cache_key(tokenizer)}.bin"
+        if not tokens_file.exists(path):
+            n = self.train_tokens if split == "train" else self.val_tokens
+            ids = self.generate(n, 1 if split == "train" else 2, tokenizer.eos_id)
+            tokens_file.write(path, ids, tokenizer.vocab_size, tokenizer.eos_id, tokenizer.name)
+        return tokens_file.read(path)

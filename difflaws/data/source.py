@@ -1,0 +1,96 @@
+"""The data-source contract and the text → token-stream path text sources share.
+
+A source turns into one flat token stream per split (``"train"``, ``"val"``),
+documents separated by the tokenizer's EOS id.  Streams are cached as raw
+``.bin`` arrays (see :mod:`difflaws.data.tokens_file`) keyed by the source's
+fingerprint and the tokenizer, so a resumed run reads, not re-tokenises.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import zlib
+from pathlib import Path
+
+import numpy as np
+
+from difflaws.data import tokens_file
+from difflaws.spec.errors import UserError
+
+SPLITS = ("train", "val")
+ENCODE_CHUNK = 256  # documents tokenised per batch call
+
+
+def held_out(key: str, val_fraction: float) -> bool:
+    """Validation membership from a document's stable key, independent of the run's seed,
+    so runs with different seeds are scored on the same documents."""
+    return zlib.crc32(key.encode("utf-8")) % 100_000 < val_fraction * 100_000
+
+
+class DataSource:
+    """Base class.  Text sources implement :meth:`documents`; token-native ones override
+    :meth:`stream`."""
+
+    name = "data"
+    val_fraction = 0.01
+
+    def fingerprint(self) -> str:
+        raise NotImplementedError
+
+    def documents(self):
+        """Yield ``(key, text)`` pairs in a deterministic order."""
+        raise NotImplementedError
+
+    def texts(self, split: str | None = None, limit_bytes: int | None = None):
+        """Document texts of one split (all when None), e.g. for training a BPE."""
+        seen = 0
+        for key, text in self.documents():
+            if split is not None and held_out(key, self.val_fraction) != (split == "val"):
+                continue
+            yield text
+            seen += len(text)
+            if limit_bytes is not None and seen >= limit_bytes:
+                return
+
+    def has_text(self) -> bool:
+        return True
+
+    def extra_metrics(self) -> dict:
+        """Figures the run records next to its metrics (e.g. a known entropy rate)."""
+        return {}
+
+    def stream(self, split: str, tokenizer, cache_dir) -> np.ndarray:
+        path = Path(cache_dir) / f"{split}-{self.cache_key(tokenizer)}.bin"
+        if not tokens_file.exists(path):
+            encode_to_file(self.texts(split), tokenizer, path)
+        return tokens_file.read(path, where=f"data.{split}")
+
+    def cache_key(self, tokenizer) -> str:
+        desc = f"{self.fingerprint()}|{sorted(tokenizer.describe().items())}|" \
+               f"{getattr(tokenizer, 'path', '')}"
+        return hashlib.sha256(desc.encode()).hexdigest()[:16]
+
+
+def encode_to_file(texts, tokenizer, path: Path) -> None:
+    parts, chunk = [], []
+
+    def flush():
+        for ids in tokenizer.encode_batch(chunk):
+            parts.append(np.asarray(ids, dtype=np.int64))
+            parts.append(np.array([tokenizer.eos_id], dtype=np.int64))
+        chunk.clear()
+
+    for text in texts:
+        if text:
+            chunk.append(text)
+        if len(chunk) >= ENCODE_CHUNK:
+            flush()
+    flush()
+    flat = np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
+    tokens_file.write(path, flat, vocab_size=tokenizer.vocab_size, eos_id=tokenizer.eos_id,
+                      tokenizer=tokenizer.name)
+
+
+def require_nonempty(n_docs: int, where: str, what: str) -> None:
+    if n_docs == 0:
+        raise UserError(f"{where}: the corpus is empty ({what}); point it at files with text")

@@ -1,0 +1,1 @@
+"""Optimizers built from parameterization records, and the WSD learning-rate schedule."""

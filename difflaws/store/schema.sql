@@ -1,0 +1,66 @@
+-- difflaws results database: one SQLite file per workspace (<out_dir>/results.sqlite), WAL mode.
+-- Written by `difflaws run`; read by the scaling-law fitters and sweep tools.
+
+-- One row per run directory.  Figures come from difflaws.engine.figures(spec).
+CREATE TABLE IF NOT EXISTS runs (
+    run_id               TEXT PRIMARY KEY,  -- run directory relative to the workspace
+    name                 TEXT NOT NULL,     -- spec name
+    run_dir              TEXT NOT NULL,     -- absolute path when the run was written
+    status               TEXT NOT NULL,     -- running | finished | diverged | failed | interrupted
+    noise_kind           TEXT,              -- e.g. masked, uniform, hybrid
+    shift                REAL,              -- the noise's shift (hybrid b), NULL if it has none
+    backbone_kind        TEXT,
+    parameterization_kind TEXT,
+    optimizer_kind       TEXT,
+    tokenizer_kind       TEXT,
+    data_kind            TEXT,
+    vocab_size           INTEGER,
+    non_embedding_params INTEGER,
+    total_params         INTEGER,
+    flops_per_token_M    REAL,              -- "DeepSeek-style" M (math.md §5 method 1)
+    flops_per_token_6P   REAL,              -- 6 × non-embedding params (method 2)
+    batch_size           INTEGER,           -- sequences per optimizer step
+    seq_len              INTEGER,
+    lr                   REAL,              -- base learning rate (before lr_mult, schedule)
+    steps                INTEGER,           -- planned optimizer steps
+    warmup_steps         INTEGER,
+    cooldown_fraction    REAL,
+    seed                 INTEGER,
+    last_step            INTEGER,           -- last logged step
+    tokens               INTEGER,           -- training tokens seen at last_step
+    final_val_nelbo      REAL,              -- nats/token, at the end of the run
+    unigram_entropy      REAL,              -- nats/token, validation split, same tokenizer
+    entropy_rate         REAL,              -- known floor (markov data), else NULL
+    bytes_per_token      REAL,
+    wall_seconds         REAL,
+    started_at           TEXT,              -- ISO-8601 UTC
+    updated_at           TEXT
+);
+
+-- The resolved spec of each run, as TOML text and as JSON.
+CREATE TABLE IF NOT EXISTS configs (
+    run_id    TEXT PRIMARY KEY REFERENCES runs(run_id) ON DELETE CASCADE,
+    spec_toml TEXT NOT NULL,
+    spec_json TEXT NOT NULL
+);
+
+-- Full metric history: one row per logged step.  A resumed run rewrites the
+-- steps it repeats (identical values), hence the primary key.
+CREATE TABLE IF NOT EXISTS metrics (
+    run_id            TEXT NOT NULL REFERENCES runs(run_id) ON DELETE CASCADE,
+    step              INTEGER NOT NULL,  -- optimizer steps completed
+    tokens            INTEGER NOT NULL,  -- training tokens seen
+    flops_M           REAL,              -- tokens × flops_per_token_M
+    flops_6P          REAL,              -- tokens × flops_per_token_6P
+    train_nelbo       REAL,              -- nats/token, unbiased, mean since the last log
+    loss              REAL,              -- the optimised objective, mean since the last log
+    val_nelbo         REAL,              -- nats/token on held-out data; NULL when not evaluated
+    lr                REAL,              -- base LR × schedule at this step
+    grad_norm         REAL,              -- before clipping, mean since the last log
+    tokens_per_second REAL,
+    wall_seconds      REAL,
+    extra             TEXT,              -- JSON object of any other logged figures
+    PRIMARY KEY (run_id, step)
+);
+
+CREATE INDEX IF NOT EXISTS metrics_by_run ON metrics(run_id, step);

@@ -1,0 +1,74 @@
+"""Spec → live components, shared by ``run``, ``eval`` and ``sample``.
+
+The order matters for reproducibility: the tokenizer needs the data source
+(BPE trains on it), the streams need the tokenizer, and the model's weights
+come from a generator seeded by the spec alone.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import attrs
+import torch
+
+from difflaws.data.packing import PackedSequences
+from difflaws.spec.errors import UserError
+
+CACHE_DIR = ".cache"  # in the workspace: trained tokenizers and token streams
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise UserError(f"train.device = {name!r} but no CUDA device is available; "
+                        "use device = \"auto\" or \"cpu\"")
+    return torch.device(name)
+
+
+def cache_dir_for(run_dir) -> Path:
+    path = Path(run_dir).resolve().parent / CACHE_DIR
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+@attrs.define
+class Data:
+    source: object
+    tokenizer: object
+    train: PackedSequences
+    val: PackedSequences
+    val_stream: object
+
+
+def build_data(spec, run_dir, data_config=None) -> Data:
+    source = (data_config or spec.data).build()
+    cache = cache_dir_for(run_dir)
+    tokenizer = spec.tokenizer.build(source=source, cache_dir=cache)
+    T = spec.train.seq_len
+    train = PackedSequences(source.stream("train", tokenizer, cache), T, tokenizer.eos_id,
+                            spec.seed, where="data (train split)")
+    val_stream = source.stream("val", tokenizer, cache)
+    # validation is read in a fixed order so every evaluation scores the same sequences
+    val = PackedSequences(val_stream, T, tokenizer.eos_id, seed=0, shuffle=False,
+                          where="data (validation split: raise data.val_fraction)")
+    return Data(source, tokenizer, train, val, val_stream)
+
+
+def build_process(spec, tokenizer):
+    return spec.noise.build(vocab_size=tokenizer.vocab_size, mask_id=tokenizer.mask_id)
+
+
+def build_model(spec, tokenizer, device, seed: int | None = None):
+    model = spec.backbone.build(vocab_size=tokenizer.vocab_size, seq_len=spec.train.seq_len,
+                                parameterization=spec.parameterization.build(), device=device,
+                                meta=False)
+    gen = torch.Generator(device="cpu").manual_seed(spec.seed if seed is None else seed)
+    model.init_weights(gen)
+    return model
+
+
+def field(out, name):
+    """Read ``name`` from a loss output that is an object or a mapping."""
+    return out[name] if isinstance(out, dict) else getattr(out, name)
