@@ -27,8 +27,28 @@ def _check_budgets(inst, attribute, value):
         raise FieldError(attribute.name, "budgets must be positive FLOP counts")
 
 
+@attrs.frozen(kw_only=True, slots=False)  # mixed into several fitters
+class _Robust:
+    """Huber loss on log residuals and percentile-bootstrap settings."""
+
+    delta: float = attrs.field(default=1.0, validator=_positive)
+    bootstrap: int = attrs.field(default=10_000, validator=_count)
+    ci: float = attrs.field(default=0.95, validator=_level)
+    seed: int = 0
+
+
+@attrs.frozen(kw_only=True, slots=False)  # mixed into several fitters
+class _FromCurves:
+    """How loss curves become points at compute budgets (only when the source holds curves)."""
+
+    convention: str = attrs.field(default="M", validator=v.in_(("M", "6P")))
+    budgets: tuple = attrs.field(default=(), converter=_budgets, validator=_check_budgets)
+    n_budgets: int = attrs.field(default=12, validator=[v.instance_of(int), v.ge(1)])
+    min_step: float = attrs.field(default=0.0, validator=v.ge(0))
+
+
 @attrs.frozen(kw_only=True)
-class ChinchillaFitterConfig:
+class ChinchillaFitterConfig(_Robust):
     """Chinchilla Approach 3: L(N,D) = E + A/N^α + B/D^β by Huber on log-loss, multi-start L-BFGS."""
 
     delta: float = attrs.field(default=1e-3, validator=_positive)
@@ -37,8 +57,6 @@ class ChinchillaFitterConfig:
     reach_tol: float = attrs.field(default=1e-6, validator=_positive)
     bootstrap: int = attrs.field(default=4000, validator=_count)
     bootstrap_starts: int = attrs.field(default=3, validator=[v.instance_of(int), v.ge(1)])
-    ci: float = attrs.field(default=0.95, validator=_level)
-    seed: int = 0
     drop_highest: int = attrs.field(default=0, validator=_count)
     budgets: tuple = attrs.field(default=(1e21, 5.88e23, 1e25), converter=_budgets,
                                  validator=_check_budgets)
@@ -50,17 +68,13 @@ class ChinchillaFitterConfig:
 
 
 @attrs.frozen(kw_only=True)
-class PowerLawFitterConfig:
+class PowerLawFitterConfig(_Robust):
     """y = A·x^α by Huber loss on log residuals, with bootstrap CIs (10,000 refits)."""
 
     x: str = "flops"
     y: str = "params"
     sigma: str = ""  # column with the std of ln y; weights 1/σ² (Porian et al.)
     target: str = ""  # optional label of what y is (e.g. N_star), kept in the output for plans
-    delta: float = attrs.field(default=1.0, validator=_positive)
-    bootstrap: int = attrs.field(default=10_000, validator=_count)
-    ci: float = attrs.field(default=0.95, validator=_level)
-    seed: int = 0
     drop_highest: int = attrs.field(default=0, validator=_count)
 
     def build(self, **context):
@@ -70,19 +84,11 @@ class PowerLawFitterConfig:
 
 
 @attrs.frozen(kw_only=True)
-class IsoFlopFitterConfig:
+class IsoFlopFitterConfig(_Robust, _FromCurves):
     """IsoFLOP profiles (Approach 2, "sq"): per-budget parabola vertex, then N*, D*, L* laws."""
 
     edge: str = attrs.field(default="error", validator=v.in_(("error", "drop")))
-    delta: float = attrs.field(default=1.0, validator=_positive)
-    bootstrap: int = attrs.field(default=10_000, validator=_count)
-    ci: float = attrs.field(default=0.95, validator=_level)
-    seed: int = 0
-    # only used when the source holds loss curves (several rows per run)
-    convention: str = attrs.field(default="M", validator=v.in_(("M", "6P")))
-    budgets: tuple = attrs.field(default=(), converter=_budgets, validator=_check_budgets)
     n_budgets: int = attrs.field(default=12, validator=[v.instance_of(int), v.ge(3)])
-    min_step: float = attrs.field(default=0.0, validator=v.ge(0))
 
     def build(self, **context):
         from difflaws.fit.isoflop import IsoFlopFitter
@@ -91,13 +97,8 @@ class IsoFlopFitterConfig:
 
 
 @attrs.frozen(kw_only=True)
-class CurvesFitterConfig:
+class CurvesFitterConfig(_FromCurves):
     """Per-run loss curves L(S) = C₀ + B₀·S^(−b), read off at compute budgets (M or 6P)."""
-
-    convention: str = attrs.field(default="M", validator=v.in_(("M", "6P")))
-    budgets: tuple = attrs.field(default=(), converter=_budgets, validator=_check_budgets)
-    n_budgets: int = attrs.field(default=12, validator=[v.instance_of(int), v.ge(1)])
-    min_step: float = attrs.field(default=0.0, validator=v.ge(0))
 
     def build(self, **context):
         from difflaws.fit.curves import CurvesFitter
@@ -106,13 +107,9 @@ class CurvesFitterConfig:
 
 
 @attrs.frozen(kw_only=True)
-class BatchSizeFitterConfig:
+class BatchSizeFitterConfig(_Robust):
     """Optimal batch size B*(D) = A·D^α: per (size, target loss), the batch with fewest tokens."""
 
-    delta: float = attrs.field(default=1.0, validator=_positive)
-    bootstrap: int = attrs.field(default=10_000, validator=_count)
-    ci: float = attrs.field(default=0.95, validator=_level)
-    seed: int = 0
     # only used when the source holds loss curves: target losses to reach
     targets: tuple = attrs.field(default=(), converter=_budgets)
     n_targets: int = attrs.field(default=8, validator=[v.instance_of(int), v.ge(1)])
@@ -125,18 +122,10 @@ class BatchSizeFitterConfig:
 
 
 @attrs.frozen(kw_only=True)
-class LearningRateFitterConfig:
+class LearningRateFitterConfig(_Robust, _FromCurves):
     """Optimal learning rate η*(B) = A·B^α: per (size, batch, budget), the LR of lowest loss."""
 
-    delta: float = attrs.field(default=1.0, validator=_positive)
-    bootstrap: int = attrs.field(default=10_000, validator=_count)
-    ci: float = attrs.field(default=0.95, validator=_level)
-    seed: int = 0
-    # only used when the source holds loss curves: budgets to compare LRs at
-    convention: str = attrs.field(default="M", validator=v.in_(("M", "6P")))
-    budgets: tuple = attrs.field(default=(), converter=_budgets, validator=_check_budgets)
     n_budgets: int = attrs.field(default=6, validator=[v.instance_of(int), v.ge(1)])
-    min_step: float = attrs.field(default=0.0, validator=v.ge(0))
 
     def build(self, **context):
         from difflaws.fit.hyperlaws import LearningRateFitter

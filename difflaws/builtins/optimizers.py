@@ -9,7 +9,6 @@ from difflaws import hookimpl
 from difflaws.spec.errors import FieldError
 
 
-
 def _betas(self):
     for i, b in enumerate(self.betas):
         if not 0.0 <= b < 1.0:
@@ -19,8 +18,8 @@ def _betas(self):
 
 
 @attrs.frozen(kw_only=True)
-class AdamWConfig:
-    """AdamW (decoupled weight decay); per-group LR, WD and ε from the parameterization."""
+class _AdamFamily:
+    """Settings shared by Adam-style optimizers; ε and WD are scaled per group by the records."""
 
     lr: float = attrs.field(default=3e-3, validator=gt(0.0))
     betas: list[float] = attrs.Factory(lambda: [0.9, 0.99])
@@ -29,6 +28,11 @@ class AdamWConfig:
 
     def __attrs_post_init__(self):
         _betas(self)
+
+
+@attrs.frozen(kw_only=True)
+class AdamWConfig(_AdamFamily):
+    """AdamW (decoupled weight decay); per-group LR, WD and ε from the parameterization."""
 
     def build(self, named_parameters, records, **context):
         import torch
@@ -41,16 +45,10 @@ class AdamWConfig:
 
 
 @attrs.frozen(kw_only=True)
-class LaPropConfig:
+class LaPropConfig(_AdamFamily):
     """LaProp with debiased betas, the paper's optimizer (math.md §3)."""
 
     lr: float = attrs.field(default=0.5, validator=gt(0.0))
-    betas: list[float] = attrs.Factory(lambda: [0.9, 0.99])
-    eps: float = attrs.field(default=1e-8, validator=gt(0.0))
-    weight_decay: float = attrs.field(default=0.0, validator=ge(0.0))
-
-    def __attrs_post_init__(self):
-        _betas(self)
 
     def build(self, named_parameters, records, **context):
         from difflaws.optim.groups import param_groups
