@@ -22,6 +22,10 @@ def add_arguments(parser):
                         help="reuse a run directory that holds a different spec")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     parser.add_argument("--json", action="store_true", help="print metrics as JSON lines")
+    parser.add_argument("--nproc", type=int, default=0, metavar="N",
+                        help="train in N processes on this node through torchrun (needs "
+                             "distributed.strategy = ddp or fsdp2); multi-node: call torchrun "
+                             "yourself, see difflaws.distributed.launch")
 
 
 def main(args) -> int:
@@ -33,6 +37,8 @@ def main(args) -> int:
         print(resolved_toml(spec, host), end="")
         print(json.dumps(run_plan.plan(spec), indent=2) if args.json else run_plan.plan_text(spec))
         return 0
+    if args.nproc:
+        return launch(args, spec)
     from difflaws.plan.run_plan import refuse_if_too_big
     from difflaws.train.trainer import start_over, train
 
@@ -42,6 +48,20 @@ def main(args) -> int:
     run_dir = engine.open_run_dir(spec, args.out, force=args.force, host=host)
     train(spec, run_dir, quiet=args.quiet, json_lines=args.json, resume=args.resume, host=host)
     return 0
+
+
+def launch(args, spec) -> int:
+    """Re-run this very command in ``--nproc`` processes under torchrun."""
+    from difflaws.distributed.launch import relaunch
+    from difflaws.spec.errors import UserError
+
+    if args.nproc > 1 and spec.distributed.strategy == "none":
+        raise UserError(f"--nproc {args.nproc} needs distributed.strategy = \"ddp\" or "
+                        "\"fsdp2\" (e.g. --set distributed.strategy=fsdp2)")
+    argv = ["run", args.spec, *(a for o in args.overrides for a in ("--set", o))]
+    argv += ["--out", args.out] if args.out else []
+    argv += [f"--{flag}" for flag in ("resume", "force", "quiet", "json") if getattr(args, flag)]
+    return relaunch(args.nproc, argv)
 
 
 def differs(spec, out, host) -> bool:

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import attrs
 
-from difflaws import checkpoint, engine
-from difflaws.spec.errors import UserError
+from difflaws import engine
 from difflaws.train.setup import build_model, build_process, cache_dir_for, resolve_device
 
 
@@ -21,11 +20,9 @@ class Trained:
 
 def load_trained(run_dir, device: str = "auto", host=None) -> Trained:
     spec = engine.load_run(run_dir, host=host)
-    found = checkpoint.latest(run_dir)
-    if found is None:
-        raise UserError(f"{run_dir} has no usable checkpoint yet; train it with "
-                        "`difflaws run` first")
-    step, weights, _ = found
+    from difflaws.distributed.export import full_weights
+
+    step, weights = full_weights(run_dir)  # single-process and sharded checkpoints alike
     dev = resolve_device(device)
     source = spec.data.build()
     tokenizer = spec.tokenizer.build(source=source, cache_dir=cache_dir_for(run_dir))

@@ -21,6 +21,8 @@ import torch
 
 from difflaws import atomic, checkpoint, engine
 from difflaws.data.packing import unigram_entropy
+from difflaws.distributed.quiet import SilentDB, SilentLog
+from difflaws.distributed.strategy import strategy_for
 from difflaws.optim.schedule import apply_lr, wsd_multiplier
 from difflaws.plugins import default_host
 from difflaws.spec import resolved_toml
@@ -28,7 +30,7 @@ from difflaws.spec.errors import UserError
 from difflaws.store import workspace_db
 from difflaws.train.evaluate import evaluate
 from difflaws.train.metrics import METRICS_FILE, MetricsLog, Window, clean, console
-from difflaws.train.setup import build_data, build_model, build_process, field, resolve_device
+from difflaws.train.setup import build_data, build_process, field
 
 SUMMARY_FILE = "summary.json"
 # Fault-injection hook for the kill-and-resume test: seconds to sleep after each step.
@@ -67,15 +69,18 @@ class Run:
         self.spec, self.run_dir, self.host = spec, run_dir, host
         self.quiet, self.json_lines = quiet, json_lines
         t = self.cfg = spec.train
-        self.device = resolve_device(t.device)
+        # the strategy (difflaws.distributed) is the one place one process and many differ
+        self.dist = strategy_for(spec)
+        self.device = self.dist.device
         torch.manual_seed(spec.seed)
-        self.data = build_data(spec, run_dir)
+        with self.dist.main_first():  # rank 0 fills the token cache, the others read it
+            self.data = build_data(spec, run_dir)
         self.tokenizer = self.data.tokenizer
         self.process = build_process(spec, self.tokenizer)
-        self.model = build_model(spec, self.tokenizer, self.device)
+        self.model = self.dist.build_model(spec, self.tokenizer.vocab_size)
         self.optimizer = spec.optimizer.build(self.model.named_parameters(),
                                               self.model.param_records())
-        self.forward = torch.compile(self.model) if t.compile else self.model
+        self.forward = self.dist.wrap(self.model, compile=t.compile)
         self.autocast = autocast_for(t.precision, self.device)
         # its own stream, not the init generator's (both derive from spec.seed)
         noise_seed = int(np.random.SeedSequence([spec.seed, 1]).generate_state(1)[0])
@@ -83,10 +88,13 @@ class Run:
         self.figures = engine.figures(spec) or {}
         self.window = Window()
         self.step, self.wall_before = 0, 0.0
-        self.db, self.run_id = workspace_db(run_dir)
-        self.register()
-        loggers = [cfg.build(run_dir=run_dir) for cfg in spec.loggers]
-        self.log = MetricsLog(run_dir, self.db, self.run_id, loggers, json_lines)
+        if self.dist.is_main:  # only rank 0 writes metrics, the DB and progress
+            self.db, self.run_id = workspace_db(run_dir)
+            self.register()
+            loggers = [cfg.build(run_dir=run_dir) for cfg in spec.loggers]
+            self.log = MetricsLog(run_dir, self.db, self.run_id, loggers, json_lines)
+        else:
+            self.db, self.run_id, self.log = SilentDB(), None, SilentLog()
 
     # -- bookkeeping ---------------------------------------------------------
     def kind(self, config) -> str | None:
@@ -120,6 +128,8 @@ class Run:
             self.log.close()
         if hasattr(self, "db"):
             self.db.close()
+        if hasattr(self, "dist"):
+            self.dist.close()
 
     @property
     def tokens(self) -> int:
@@ -127,32 +137,32 @@ class Run:
 
     # -- checkpoints -----------------------------------------------------------
     def state_dict(self) -> dict:
-        return {"step": self.step, "optimizer": self.optimizer.state_dict(),
+        return {"step": self.step,
                 "noise_rng": self.noise_gen.get_state(), "torch_rng": torch.get_rng_state(),
                 "data": self.data.train.state_dict(), "window": self.window.state_dict(),
                 "wall_seconds": self.wall_seconds()}
 
     def save(self) -> None:
-        checkpoint.save(self.run_dir, self.step, self.model.state_dict(), self.state_dict(),
-                        keep=self.cfg.keep_checkpoints)
+        self.dist.save(self.run_dir, self.step, self.model, self.optimizer, self.state_dict(),
+                       keep=self.cfg.keep_checkpoints)
 
     def restore(self, resume: bool) -> None:
-        found = checkpoint.latest(self.run_dir, warn=lambda m: console(m))
+        found = self.dist.load(self.run_dir, self.model, self.optimizer,
+                               warn=lambda m: console(m))
         if found is None:
             if resume:
                 console(f"difflaws: no checkpoint in {self.run_dir}; starting at step 0")
             self.log.truncate_after(0)
             return
-        step, model_state, state = found
-        self.model.load_state_dict(model_state)
-        self.optimizer.load_state_dict(state["optimizer"])
+        step, state = found
         self.noise_gen.set_state(state["noise_rng"])
         torch.set_rng_state(state["torch_rng"])
         self.data.train.load_state_dict(state["data"])
         self.window.load_state_dict(state["window"])
         self.step, self.wall_before = step, float(state["wall_seconds"])
         self.log.truncate_after(step)
-        console(f"difflaws: resuming {self.run_dir} at step {step}", self.quiet)
+        console(f"difflaws: resuming {self.run_dir} at step {step}",
+                self.quiet or not self.dist.is_main)
 
     # -- the loop ----------------------------------------------------------------
     def wall_seconds(self) -> float:
@@ -209,7 +219,8 @@ class Run:
         from tqdm import tqdm
 
         return tqdm(total=self.cfg.steps, initial=self.step, unit="step", dynamic_ncols=True,
-                    mininterval=1.0, disable=self.quiet or self.json_lines,
+                    mininterval=1.0, disable=self.quiet or self.json_lines
+                    or not self.dist.is_main,
                     desc=self.spec.name or "train")
 
     def micro_batches(self) -> list:
@@ -225,25 +236,26 @@ class Run:
     def train_step(self) -> dict:
         """Forward/backward over the micro-batches; gradients are those of the mean
         over every loss token of the whole batch, whatever the micro-batch size."""
-        batches = self.micro_batches()
-        counts = [b.loss_mask.sum() for _, _, b in batches]
-        total = torch.stack(counts).sum().clamp_min(1)
+        batches = self.micro_batches()  # the whole global batch, drawn alike on every rank
+        total = torch.stack([b.loss_mask.sum() for _, _, b in batches]).sum().clamp_min(1)
         loss_sum = torch.zeros((), device=self.device)
         nelbo_sum = torch.zeros((), device=self.device)
-        for (x, doc_ids, batch), count in zip(batches, counts):
-            with self.autocast():
-                logits = self.forward(batch.z, batch.log_snr, doc_ids=doc_ids,
-                                      prefix_len=batch.prefix_len)
-            out = self.process.loss(logits, batch, x)
-            weight = count / total
-            loss = field(out, "loss")
-            (loss * weight).backward()
+        mine = self.dist.local(batches)  # this rank's rows
+        for i, (x, doc_ids, batch) in enumerate(mine):
+            weight = batch.loss_mask.sum() / total
+            with self.dist.accumulating(last=i == len(mine) - 1):
+                with self.autocast():
+                    logits = self.forward(batch.z, batch.log_snr, doc_ids=doc_ids,
+                                          prefix_len=batch.prefix_len)
+                out = self.process.loss(logits, batch, x)
+                loss = field(out, "loss")
+                (loss * weight * self.dist.grad_scale).backward()
             loss_sum += loss.detach() * weight
             nelbo_sum += field(out, "nelbo").detach().float() * weight
-        clip = self.cfg.grad_clip if self.cfg.grad_clip > 0 else math.inf
-        grad_norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), clip)
+        sums = self.dist.all_reduce_sum(torch.stack([loss_sum.float(), nelbo_sum]))
+        grad_norm = self.dist.clip_grad_norm(self.model.parameters(), self.cfg.grad_clip)
         # one device sync per step: the NaN guard needs the values anyway
-        loss, nelbo, norm = torch.stack([loss_sum.float(), nelbo_sum, grad_norm.float()]).tolist()
+        loss, nelbo, norm = torch.cat([sums, grad_norm.float().reshape(1)]).tolist()
         return {"loss": loss, "train_nelbo": nelbo, "grad_norm": norm}
 
     def check_finite(self, values: dict) -> None:
@@ -295,7 +307,8 @@ class Run:
             **self.data.source.extra_metrics(), **self.figures,
         }
         summary = {k: clean(v) for k, v in summary.items()}
-        atomic.write_json(self.run_dir / SUMMARY_FILE, summary)
+        if self.dist.is_main:
+            atomic.write_json(self.run_dir / SUMMARY_FILE, summary)
         self.db.upsert_run(
             self.run_id, status="finished", last_step=self.step, tokens=self.tokens,
             final_val_nelbo=val, unigram_entropy=summary["unigram_entropy"],
@@ -303,6 +316,8 @@ class Run:
         return summary
 
     def report(self, summary: dict) -> None:
+        if not self.dist.is_main:
+            return
         if self.json_lines:
             print(json.dumps({"summary": summary}, sort_keys=True), flush=True)
             return
