@@ -146,7 +146,7 @@ def runs(tmp_path_factory):
     os.environ["OMP_NUM_THREADS"] = "1"
     mp.spawn(helpers.two_process_worker, args=(free_port(), jobs, str(root)), nprocs=2)
     for name, *_ in jobs:
-        out[name] = torch.load(root / f"{name}.pt", weights_only=False)
+        out[name] = torch.load(root / f"{name}.pt", weights_only=True)
     out["two_to_one"] = helpers.train_loop(engine.load(spec_path, fsdp), root / "two_to_one")
     out["root"] = root
     return out

@@ -42,6 +42,6 @@ def test_two_gpus_nccl_fsdp2_match_one(tmp_path):
     jobs = [("fsdp", str(spec_path), fp32 + ["distributed.strategy=fsdp2"], str(tmp_path / "two"),
              None)]
     mp.spawn(helpers.two_process_worker, args=(free_port(), jobs, str(tmp_path), "nccl"), nprocs=2)
-    run = torch.load(tmp_path / "fsdp.pt", weights_only=False)
+    run = torch.load(tmp_path / "fsdp.pt", weights_only=True)
     for step in range(1, 7):  # TF32 and NCCL's reduction order: looser than on CPU
         assert run["losses"][step][0] == pytest.approx(reference["losses"][step][0], rel=1e-3)
