@@ -3,8 +3,14 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
+
+try:
+    import tomllib
+except ModuleNotFoundError:  # Python < 3.11
+    import tomli as tomllib
 
 from conftest import REPO, run_cli
 
@@ -113,3 +119,29 @@ def test_pip_installed_package_is_discovered(tmp_path):
     out = run_cli("plugins", "--json", env=env_for(target, "halfway"))
     record = {r["name"]: r for r in json.loads(out.stdout)}["halfway"]
     assert record["version"] == "0.3.0" and record["error"] is None
+
+
+def test_example_package_trains_a_spec_without_touching_the_core(tmp_path):
+    """plugins/difflaws-example, found through its entry point, drives a real run."""
+    example = REPO / "plugins" / "difflaws-example"
+    metadata = tmp_path / "meta"
+    info = metadata / "difflaws_example-0.1.0.dist-info"
+    info.mkdir(parents=True)
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: difflaws-example\nVersion: 0.1.0\n")
+    declared = tomllib.loads((example / "pyproject.toml").read_text())
+    (entry_point,) = declared["project"]["entry-points"]["difflaws"].items()
+    (info / "entry_points.txt").write_text("[difflaws]\n%s = %s\n" % entry_point)
+    spec = tmp_path / "laplace.toml"
+    spec.write_text(f'base = "{MINIMAL.as_posix()}"\nrequired_plugins = ["difflaws-example"]\n'
+                    '[noise.schedule]\nkind = "laplace"\ncenter = 1.0\n'
+                    '[data]\nkind = "markov"\nn_symbols = 8\ntrain_tokens = 4000\n'
+                    'val_tokens = 1000\n[train]\nsteps = 2\nlog_every = 1\neval_every = 2\n'
+                    'eval_batches = 1\ncheckpoint_every = 2\nwarmup_steps = 0\n')
+    env = {"PYTHONPATH": f"{metadata}{os.pathsep}{example}", "DIFFLAWS_LOAD_PLUGINS": "example"}
+    out = run_cli("run", spec, "--out", tmp_path / "run", "--quiet", env=env)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert 'kind = "laplace"' in (tmp_path / "run" / "spec.toml").read_text()
+    summary = json.loads((tmp_path / "run" / "summary.json").read_text())
+    assert summary["steps"] == 2 and summary["val_nelbo"] > 0
+    provenance = json.loads((tmp_path / "run" / "provenance.json").read_text())
+    assert provenance["plugins"]["example"]["version"] == "0.1.0"
