@@ -163,6 +163,8 @@ class ChinchillaFitter:
                     if not lo < x[NAMES.index(k)] < hi]
         if np.exp(x[2]) < 1e-3 * table["loss"].min():  # E → 0: no irreducible loss found
             at_bound.append("E")
+        # log A or log B past float64's range: the data do not identify that term
+        at_bound += [k for k, i in (("A", 0), ("B", 1)) if x[i] > np.log(np.finfo(float).max)]
         diagnostics = {
             "objective": f * cfg.delta,  # the plain Huber sum, comparable to Epoch's
             "objective_scaled": f,
