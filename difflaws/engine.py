@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import attrs
-
 from difflaws import atomic, provenance
 from difflaws.plugins import default_host
 from difflaws.spec import load_spec, resolved_toml
@@ -17,11 +15,6 @@ PROVENANCE_FILE = "provenance.json"
 
 def load(path, overrides=(), host=None):
     return load_spec(path, overrides, host=host)
-
-
-def build(config, **context):
-    """Build one component from its own config (never the whole spec)."""
-    return config.build(**context)
 
 
 def figures(spec) -> dict:
@@ -61,7 +54,3 @@ def load_run(run_dir, host=None):
         raise UserError(f"{run_dir} is not a run directory (no {SPEC_FILE}); "
                         "pass the directory that `difflaws run` created")
     return load_spec(path, host=host)
-
-
-def evolve(spec, **changes):
-    return attrs.evolve(spec, **changes)

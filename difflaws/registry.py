@@ -105,7 +105,3 @@ class Registry:
 
     def kind_of(self, config: object) -> Kind:
         return self._by_config[type(config)]
-
-    def build(self, config: object, **context):
-        """Build the component a structured config describes."""
-        return config.build(**context)

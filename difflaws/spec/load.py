@@ -152,7 +152,8 @@ def load_spec(path, overrides=(), host=None, cls=None):
         spec = structure(raw, cls, host.converter)
     except SpecError as exc:
         broken = [f"{r.name} ({r.error})" for r in host.broken()]
-        if broken and any("unknown" in p.message and "kind" in p.message for p in exc.problems):
+        # a problem at a `kind` key is an unknown or missing kind: maybe the broken plugin's
+        if broken and any(p.path.split(".")[-1] == "kind" for p in exc.problems):
             exc = SpecError(exc.problems, fix=f"{exc.fix}; these plugins failed to load and may "
                                                  f"provide the missing kind: {'; '.join(broken)}")
         raise exc from None
