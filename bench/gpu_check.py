@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
 
 
 def main() -> int:
@@ -31,6 +30,8 @@ def main() -> int:
     if not torch.cuda.is_available():
         print("SKIP: no CUDA device; nothing to check")
         return 0
+
+    from throughput import matmul_peak, train_step  # a sibling script: python puts bench/ on the path
 
     from difflaws.builtins.attention import xformers_importable
     from difflaws.components import Slot
@@ -88,15 +89,7 @@ def main() -> int:
         print("SKIP: xformers does not load here; backend equality not checked")
 
     # -- 2. speed ----------------------------------------------------------------
-    n = 8192
-    a = torch.randn(n, n, device=device, dtype=torch.bfloat16)
-    peak = 0.0
-    for _ in range(5):
-        torch.cuda.synchronize()
-        start = time.perf_counter()
-        a @ a
-        torch.cuda.synchronize()
-        peak = max(peak, 2 * n**3 / (time.perf_counter() - start))
+    peak = matmul_peak(device, torch.bfloat16, 8192)
     print(f"bf16 matmul peak: {peak / 1e12:.1f} TFLOP/s")
     param = host.converter.structure({"kind": "completep"}, Slot["parameterization"]).build()
     tokens = torch.randint(0, args.vocab, (args.batch, args.seq), device=device)
@@ -105,16 +98,7 @@ def main() -> int:
                                        Slot["backbone"])
         model = cfg.build(vocab_size=args.vocab, seq_len=args.seq, parameterization=param, device=device)
         flops_per_token = cfg.figures(args.vocab, args.seq)["flops_per_token_M"] + 6 * args.vocab * cfg.resolved_shape().width
-        times = []
-        for i in range(8):
-            torch.cuda.synchronize()
-            start = time.perf_counter()
-            with torch.autocast("cuda", dtype=torch.bfloat16):
-                logits = model(tokens, None)
-            torch.nn.functional.cross_entropy(logits.flatten(0, 1).float(), tokens.flatten()).backward()
-            torch.cuda.synchronize()
-            if i >= 3:
-                times.append(time.perf_counter() - start)
+        times = [train_step(model, tokens, None, torch.bfloat16) for _ in range(8)][3:]
         tps = args.batch * args.seq / sorted(times)[len(times) // 2]
         mfu = tps * flops_per_token / peak
         print(f"{args.shape} {label}: {tps:,.0f} tok/s fwd+bwd, MFU {mfu:.1%}")

@@ -27,14 +27,10 @@ import attrs
 from attrs.validators import and_, ge, gt, le
 
 from difflaws import hookimpl
+from difflaws.model.parameterization import Multipliers
 from difflaws.model.records import ParamRecord
 
 _AUX_ROLES = ("norm", "bias", "sink")
-_GROUP = {"modulation": "hidden"}  # adaLN matrices train with the hidden matrices
-
-
-def _group(role: str) -> str:
-    return _GROUP.get(role, role)
 
 
 @attrs.frozen(kw_only=True)
@@ -55,9 +51,7 @@ class StandardConfig:
 class StandardParameterization:
     config: StandardConfig
 
-    def multipliers(self, width: int, depth: int):
-        from difflaws.model.parameterization import Multipliers
-
+    def multipliers(self, width: int, depth: int) -> Multipliers:
         return Multipliers(residual=self.config.residual_mult, output=self.config.output_mult)
 
     def record(self, name: str, role: str, shape: tuple, width: int, depth: int) -> ParamRecord:
@@ -65,7 +59,8 @@ class StandardParameterization:
         std = {"hidden": c.init_std, "modulation": 0.0, "embedding": c.embedding_init_std,
                "head": c.head_init_std}.get(role, 0.0)
         decay = 1.0 if role in ("hidden", "modulation", "embedding", "head") else 0.0
-        return ParamRecord(name, _group(role), std, lr_mult=1.0, wd_mult=decay)
+        group = "hidden" if role == "modulation" else role  # adaLN matrices train with the hidden ones
+        return ParamRecord(name, group, std, lr_mult=1.0, wd_mult=decay)
 
 
 @attrs.frozen(kw_only=True)
@@ -91,9 +86,7 @@ class CompletePConfig:
 class CompletePParameterization:
     config: CompletePConfig
 
-    def multipliers(self, width: int, depth: int):
-        from difflaws.model.parameterization import Multipliers
-
+    def multipliers(self, width: int, depth: int) -> Multipliers:
         c = self.config
         return Multipliers(residual=(c.base_depth / depth) ** c.alpha, output=c.base_width / width)
 

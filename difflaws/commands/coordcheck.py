@@ -40,7 +40,7 @@ def main(args) -> int:
     import attrs
 
     from difflaws import engine
-    from difflaws.model.coordcheck import coord_check, plot, slopes
+    from difflaws.model.coordcheck import LAYER_TYPES, coord_check, plot, slopes
     from difflaws.plugins import default_host
 
     host = default_host()
@@ -59,13 +59,12 @@ def main(args) -> int:
         writer.writerow(fields)
         writer.writerows(attrs.astuple(r) for r in rows)
     last = max(r.step for r in rows)
-    print(f"{'sweep':6} {'width':>6} {'depth':>6} " + " ".join(f"{t:>10}" for t in
-                                                          ("embedding", "attention", "mlp", "residual", "logits")))
+    print(f"{'sweep':6} {'width':>6} {'depth':>6} " + " ".join(f"{t:>10}" for t in LAYER_TYPES))
     for (sweep, width, depth) in dict.fromkeys((r.sweep, r.width, r.depth) for r in rows):
         cells = {r.layer: r.mean_abs for r in rows
                  if (r.sweep, r.width, r.depth, r.step) == (sweep, width, depth, last)}
         print(f"{sweep:6} {width:>6} {depth:>6} " + " ".join(
-            f"{cells.get(t, float('nan')):>10.4g}" for t in ("embedding", "attention", "mlp", "residual", "logits")))
+            f"{cells.get(t, float('nan')):>10.4g}" for t in LAYER_TYPES))
     print(f"\nslope of log2 mean|act| vs log2 shape at step {last} (0 = flat):")
     for (sweep, layer), slope in slopes(rows).items():
         print(f"  {sweep:6} {layer:10} {slope:+.3f}")

@@ -14,6 +14,8 @@ from collections import defaultdict
 import attrs
 import torch
 
+from difflaws.optim.groups import param_groups
+
 LAYER_TYPES = ("embedding", "attention", "mlp", "residual", "logits")
 
 
@@ -29,16 +31,11 @@ class CoordRow:
 
 
 def adamw_from_records(model, lr: float, weight_decay: float = 0.0, default_eps: float = 1e-8):
-    """One AdamW group per distinct record setting (the real optimizers live in the trainer)."""
-    params = dict(model.named_parameters())
-    groups = defaultdict(list)
-    for record in model.param_records():
-        groups[record.group_key()].append(params[record.name])
-    return torch.optim.AdamW(
-        [{"params": ps, "lr": lr * lr_mult, "weight_decay": weight_decay * wd_mult,
-          "eps": eps if eps is not None else default_eps}
-         for (_, lr_mult, wd_mult, eps), ps in groups.items()],
-        lr=lr, betas=(0.9, 0.99))
+    """Plain AdamW over the records' groups at a constant LR (the real optimizers live in the trainer)."""
+    groups = param_groups(model.named_parameters(), model.param_records(), weight_decay, default_eps)
+    for group in groups:
+        group["lr"] = lr * group["lr_mult"]
+    return torch.optim.AdamW(groups, lr=lr, betas=(0.9, 0.99))
 
 
 @torch.no_grad()
