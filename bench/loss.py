@@ -25,6 +25,7 @@ import sys
 import time
 from pathlib import Path
 
+import attrs
 import torch
 import torch.nn.functional as F
 
@@ -46,8 +47,7 @@ def setup(kind, tokens, vocab, device):
     proc = noise.build(kind, vocab, mask, **({"shift": 0.0} if kind == "hybrid" else {}))
     x = torch.randint(0, vocab - 1, (1, tokens), generator=g)
     batch = proc.noise_batch(x, g)
-    batch = type(batch)(**{k: getattr(batch, k).to(device) for k in
-                           ("z", "log_snr", "loss_mask", "prefix_len", "proposal")})
+    batch = type(batch)(**{k: v.to(device) for k, v in attrs.asdict(batch, recurse=False).items()})
     logits = torch.randn(1, tokens, vocab, generator=g).to(device).requires_grad_()
     return proc, batch, x.to(device), logits
 

@@ -21,6 +21,10 @@ KINDS = [
     ("gidd", {"p_u": 0.2}),
     ("gidd", {"p_u": 0.1, "gamma": 2.0}),
 ]
+KINDS_AND_TILTED = KINDS + [("tilted", {})]
+
+# an iid token distribution for exact-denoiser tests; the mask id has no mass
+P_DATA = torch.tensor([0.3, 0.22, 0.15, 0.0, 0.12, 0.09, 0.07, 0.05], dtype=torch.float64)
 
 
 def kind_id(item) -> str:
@@ -45,6 +49,12 @@ def make(kind, kw, vocab=V, mask=MASK):
     if kind == "tilted":
         return TiltedMix(vocab, mask)
     return noise.build(kind, vocab, mask, **kw)
+
+
+def clean_tokens(shape, generator) -> torch.Tensor:
+    """Uniform data tokens that are never the mask id."""
+    x = torch.randint(0, V - 1, shape, generator=generator)
+    return x + (x >= MASK).long()
 
 
 def gauss_legendre(lo: float, hi: float, pieces: int = 300, order: int = 10):

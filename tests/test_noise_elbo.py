@@ -8,9 +8,8 @@ import pytest
 import torch
 
 import difflaws.noise as noise
-from noise_helpers import MASK, V, gauss_legendre, per_token_nelbo
+from noise_helpers import MASK, P_DATA, V, gauss_legendre, per_token_nelbo
 
-P_DATA = torch.tensor([0.3, 0.22, 0.15, 0.0, 0.12, 0.09, 0.07, 0.05], dtype=torch.float64)  # mask id 3 has 0
 CLEAN = [v for v in range(V) if v != MASK]
 
 

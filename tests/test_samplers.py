@@ -10,9 +10,7 @@ import difflaws.noise as noise
 from difflaws.noise import categorical
 from difflaws.plugins import PluginHost
 from difflaws.sampling import AdaptiveSampler, AncestralSampler, SelfCorrectionSampler
-from noise_helpers import MASK, V, TiltedMix
-
-P_DATA = torch.tensor([0.3, 0.22, 0.15, 0.0, 0.12, 0.09, 0.07, 0.05], dtype=torch.float64)
+from noise_helpers import MASK, P_DATA, V, make
 
 
 def iid_denoiser(z, lam):
@@ -25,7 +23,7 @@ def iid_denoiser(z, lam):
     ("masked", {}), ("uniform", {}), ("hybrid", {"shift": 0.0}), ("gidd", {"p_u": 0.2}), ("tilted", {}),
 ])
 def test_ancestral_is_exact_on_iid_data(kind, kw):
-    proc = TiltedMix(V, MASK) if kind == "tilted" else noise.build(kind, V, MASK, **kw)
+    proc = make(kind, kw)
     gen = torch.Generator().manual_seed(11)
     z = AncestralSampler().sample(iid_denoiser, proc, 2000, 4, steps=6, generator=gen)
     counts = torch.bincount(z.flatten(), minlength=V).double()

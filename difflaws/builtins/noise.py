@@ -69,18 +69,21 @@ class GiddNoiseConfig(NoiseConfig):
 
         from difflaws.noise.gidd import gidd_log_b, gidd_log_snr
 
-        p_u = max(self.p_u, math.exp(-20)) if self.p_u > 0 else 0.0  # math.md §1.2 floor
         logit_t = torch.linspace(-30, 30, 4001, dtype=torch.float64)
-        lam = gidd_log_snr(logit_t, gidd_log_b(p_u, self.gamma), self.gamma)
+        lam = gidd_log_snr(logit_t, gidd_log_b(self.floored_p_u, self.gamma), self.gamma)
         if not bool((lam[1:] < lam[:-1]).all()):
             raise FieldError("p_u", f"with gamma={self.gamma}, p_u={self.p_u} makes log-SNR "
                                     "non-monotone in t; lower p_u or gamma")
 
+    @property
+    def floored_p_u(self) -> float:
+        """p_u, raised to e^−20 unless it is exactly 0 (math.md §1.2 floor)."""
+        return max(self.p_u, math.exp(-20)) if self.p_u > 0 else 0.0
+
     def make_process(self, vocab_size, mask_id, **options):
         from difflaws.noise.gidd import GiddProcess
 
-        p_u = max(self.p_u, math.exp(-20)) if self.p_u > 0 else 0.0
-        return GiddProcess(vocab_size, mask_id, p_u=p_u, gamma=self.gamma, **options)
+        return GiddProcess(vocab_size, mask_id, p_u=self.floored_p_u, gamma=self.gamma, **options)
 
 
 @hookimpl

@@ -34,8 +34,6 @@ def __getattr__(name: str):
 
 def build(kind: str, vocab_size: int, mask_id: int, **config):
     """Build a registered noise kind (built-in or plugin) from keyword config values."""
-    from cattrs.errors import BaseValidationError
-
     from difflaws.components import Slot
     from difflaws.plugins import default_host
     from difflaws.spec.converter import flatten
@@ -44,9 +42,9 @@ def build(kind: str, vocab_size: int, mask_id: int, **config):
     host = default_host()
     try:
         cfg = host.converter.structure({"kind": kind, **config}, Slot["noise"])
-    except (BaseValidationError, Exception) as exc:
-        if isinstance(exc, SpecError):
-            raise
+    except SpecError:
+        raise
+    except Exception as exc:  # cattrs' grouped errors and lone validator errors alike
         problems = [Problem(f"noise.{p}" if p else "noise", m, "difflaws.noise.build")
                     for p, m in flatten(exc, None)]
         raise SpecError(problems, fix="see `difflaws kinds noise` for every kind and its keys") from None

@@ -24,8 +24,8 @@ from __future__ import annotations
 import torch
 
 from difflaws.noise.logsig import log_sigmoid
+from difflaws.noise.process import MAX_LOG_RATIO
 
-MAX_LOG_RATIO = 60.0
 MIN_ROW_ELEMENTS = 1 << 18  # chunks below this many elements cost more in overhead than they save
 # Rows with log k − λ below this carry q_o = σ(λ)·k·e^{−λ} < e^{−80}: their uniform term is
 # dropped (its size is below 1e-25 nats) so p/c can never overflow.

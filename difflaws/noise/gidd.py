@@ -44,32 +44,35 @@ class GiddProcess(MaskUniformProcess):
 
     def _dlam_dlogit(self, lt):
         t = torch.sigmoid(lt)
-        log_c = self.log_b + 0.5 * self.gamma * (log_sigmoid(lt) + log_sigmoid(-lt))
-        c = log_c.exp()
-        dlog_tc = (1 + c * 0.5 * self.gamma * (1 - 2 * t) / (t * (1 - t))) / (t + c)
-        return (-1 / (1 - t) - dlog_tc) * t * (1 - t)
+        c = (self.log_b + 0.5 * self.gamma * (log_sigmoid(lt) + log_sigmoid(-lt))).exp()
+        _, _, dlam = _time_rates(t, c, self.gamma)
+        return dlam * t * (1 - t)
 
     def _parts(self, log_snr):
         lt = self.time_of(log_snr)
         log_t, log_1mt = log_sigmoid(lt), log_sigmoid(-lt)
         log_c = self.log_b + 0.5 * self.gamma * (log_t + log_1mt)
-        log_tc = torch.logaddexp(log_t, log_c)
-        return lt, log_t, log_1mt, log_c, log_tc
+        return log_t, log_c, torch.logaddexp(log_t, log_c)
 
     def log_shares(self, log_snr):
-        _, log_t, _, log_c, log_tc = self._parts(log_snr)
+        log_t, log_c, log_tc = self._parts(log_snr)
         dtype = log_snr.dtype
         return (log_c - log_tc).to(dtype), (log_t - log_tc).to(dtype)
 
     def share_rates(self, log_snr):
-        lt, log_t, log_1mt, log_c, log_tc = self._parts(log_snr)
+        log_t, log_c, log_tc = self._parts(log_snr)
         t, c = log_t.exp(), log_c.exp()
-        dlogc = 0.5 * self.gamma * (1 - 2 * t) / (t * (1 - t))  # c'/c
-        dlog_tc = (1 + c * dlogc) / (t + c)  # d log(t + c)/dt
-        dlam = -1 / (1 - t) - dlog_tc
+        dlogc, dlog_tc, dlam = _time_rates(t, c, self.gamma)
         rho_u = (dlogc - dlog_tc) / dlam
         rho_m = -(1 / t - dlog_tc) / dlam
         return rho_u.to(log_snr.dtype), rho_m.to(log_snr.dtype)
+
+
+def _time_rates(t, c, gamma):
+    """d log c/dt, d log(t + c)/dt and dλ/dt at time t with c = c_t."""
+    dlogc = 0.5 * gamma * (1 - 2 * t) / (t * (1 - t))
+    dlog_tc = (1 + c * dlogc) / (t + c)
+    return dlogc, dlog_tc, -1 / (1 - t) - dlog_tc
 
 
 def gidd_log_b(p_u: float, gamma: float) -> float:

@@ -13,7 +13,6 @@ from __future__ import annotations
 import math
 
 import torch
-import torch.nn.functional as F
 
 from difflaws.noise import categorical
 from difflaws.noise.divergence import mixture_divergence

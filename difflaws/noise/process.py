@@ -54,10 +54,9 @@ class NoiseProcess:
         if not 0 <= mask_id < vocab_size:
             raise ValueError(f"mask_id {mask_id} outside the vocabulary of {vocab_size}")
         if schedule is None:
-            from difflaws.plugins import default_host
-            from difflaws.components import Slot
+            from difflaws.components import default_kind
 
-            schedule = default_host().converter.structure({"kind": "linear"}, Slot["schedule"]).build()
+            schedule = default_kind("schedule", "linear").factory().build()
         self.vocab_size, self.mask_id = vocab_size, mask_id
         self.schedule = schedule
         self.log_snr_min, self.log_snr_max = float(log_snr_min), float(log_snr_max)

@@ -49,7 +49,6 @@ class AdaptiveSampler:
         noise = torch.where(fixed.free, noise, 0)
         noise = noise / noise.sum(1, keepdim=True).clamp_min(1e-300)
         score = torch.where(fixed.free, (best - current) * noise, -1.0)
-        top = score.topk(min(n, z.shape[1]), dim=1).indices
-        chosen = torch.zeros_like(fixed.free).scatter_(1, top, True) & (score > 0)
+        chosen = fixed.choose(score, n)
         new = categorical.draw_from_logits(logp, generator, self.temperature)
         return torch.where(chosen, new, z)

@@ -27,3 +27,8 @@ class Prompt:
         lam = torch.full(shape, float(value), dtype=torch.float32, device=device)
         lam[:, : self.length] = process.log_snr_max
         return lam
+
+    def choose(self, score: torch.Tensor, k: int) -> torch.Tensor:
+        """Mask of the (at most) ``k`` best-scoring positions per row; only positive scores count."""
+        top = score.topk(min(k, score.shape[1]), dim=1).indices
+        return torch.zeros_like(self.free).scatter_(1, top, True) & (score > 0)

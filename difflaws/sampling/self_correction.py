@@ -47,8 +47,7 @@ class SelfCorrectionSampler:
                 cand = categorical.draw(tempered.exp(), generator)
                 p_cand = tempered.gather(-1, cand.unsqueeze(-1)).squeeze(-1).exp()
                 score = torch.where(fixed.free & (cand != z), p_cand, 0)
-                top = score.topk(min(self.top_k, shape[1]), dim=1).indices
-                chosen = torch.zeros_like(fixed.free).scatter_(1, top, True) & (score > 0)
+                chosen = fixed.choose(score, self.top_k)
                 if not chosen.any():
                     break
                 z = torch.where(chosen, cand, z)
