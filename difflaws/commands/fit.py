@@ -66,7 +66,7 @@ def _split(text: str):
 def main(args) -> int:
     import attrs
 
-    from difflaws.fit.api import build_fitter
+    from difflaws.fit.api import build_fitter, fitter_kind
     from difflaws.fit.report import comparison, format_comparison, format_result
     from difflaws.fit.table import load_points
     from difflaws.plugins import default_host
@@ -75,11 +75,7 @@ def main(args) -> int:
 
     host = default_host()
     options = dict(parse_override(o) for o in args.options)
-    fields = {}
-    try:
-        fields = {f.name for f in attrs.fields(host.registry.get("fitter", args.law).config)}
-    except LookupError as exc:
-        raise UserError(str(exc).strip('"')) from None
+    fields = {f.name for f in attrs.fields(fitter_kind(args.law, host).config)}
     for flag, key in ((args.bootstrap, "bootstrap"), (args.seed, "seed")):
         if flag is not None:
             if key not in fields:

@@ -5,21 +5,26 @@ from __future__ import annotations
 import re
 
 from difflaws.fit.table import PointTable, load_points
-from difflaws.spec.errors import Problem, SpecError
+from difflaws.spec.errors import Problem, SpecError, UserError
+
+
+def fitter_kind(law: str, host):
+    """The registered ``fitter`` kind called ``law``; an unknown name is a UserError."""
+    from difflaws.registry import UnknownKindError
+
+    try:
+        return host.registry.get("fitter", law)
+    except UnknownKindError as exc:
+        raise UserError(str(exc)) from None
 
 
 def build_fitter(law: str, host=None, **options):
     """Structure ``options`` into the law's config (with spec-style errors) and build it."""
     from difflaws.plugins import default_host
-    from difflaws.registry import UnknownKindError
     from difflaws.spec.converter import flatten
-    from difflaws.spec.errors import UserError
 
     host = host or default_host()
-    try:
-        kind = host.registry.get("fitter", law)
-    except UnknownKindError as exc:
-        raise UserError(str(exc).strip('"')) from None
+    kind = fitter_kind(law, host)
     try:
         config = host.converter.structure(options, kind.config)
     except Exception as exc:
@@ -39,13 +44,15 @@ def _problem(path: str, message: str) -> Problem:
 
 def fit(law: str, source, *, columns: dict | None = None, host=None, **options):
     """Fit one law to a CSV path, run/sweep directory, results DB or PointTable."""
-    fitter = build_fitter(law, host, **options)
-    table = source if isinstance(source, PointTable) else load_points(source, columns)
-    return fitter.fit(table)
+    return build_fitter(law, host, **options).fit(_points(source, columns))
 
 
 def fit_by(law: str, source, by: str, *, columns: dict | None = None, host=None, **options):
     """Fit ``law`` separately per value of column ``by`` (e.g. ``noise``)."""
     fitter = build_fitter(law, host, **options)
-    table = source if isinstance(source, PointTable) else load_points(source, columns)
-    return {value: fitter.fit(sub) for value, sub in table.groups(by)}
+    return {value: fitter.fit(sub) for value, sub in _points(source, columns).groups(by)}
+
+
+def _points(source, columns):
+    # a PointTable is fitted as given: no derived columns, no value checks
+    return source if isinstance(source, PointTable) else load_points(source, columns)

@@ -179,14 +179,14 @@ class ChinchillaFitter:
             **fit_quality(x, table),
         }
         params = to_params(x)
-        ci, derived_samples = {}, {}
+        ci = {}
         derived = allocation(params, cfg.budgets)
         if cfg.bootstrap > 0:
             rng = np.random.default_rng(cfg.seed)
             weights = resample_weights(cluster_ids(table), cfg.bootstrap, rng)
             boot_starts = ms["polished_x"][distinct(ms["polished_x"], ms["polished_f"],
                                                     cfg.bootstrap_starts)]
-            Xb, Fb, Sb = bootstrap(data, weights, boot_starts, cfg.delta)
+            Xb, Fb, _ = bootstrap(data, weights, boot_starts, cfg.delta)
             ok = np.isfinite(Fb)
             samples = [to_params(xb) for xb in Xb[ok]]
             for name in params:

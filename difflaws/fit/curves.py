@@ -78,6 +78,11 @@ def flops_per_token(sub, convention: str) -> float:
                     "(from the run's summary.json) or, for 6P, 'params'")
 
 
+def carried_columns(table) -> list[str]:
+    """Per-run sweep coordinates copied onto every point read off that run's curve."""
+    return [c for c in ("batch_size", "lr", "noise") if c in table]
+
+
 def fit_runs(table, min_step: float = 0.0):
     """Fit every run's curve; returns [(run_id, subtable, fit)] for runs with ≥ 4 points."""
     out = []
@@ -116,10 +121,8 @@ def isoflop_points(table, budgets=(), convention: str = "M", n_budgets: int = 12
         lo = np.median([s[4] for s in spans])
         hi = np.max([s[5] for s in spans])
         budgets = np.geomspace(lo, hi, n_budgets)
-    cols = {k: [] for k in ("run", "params", "tokens", "flops", "budget", "loss")}
-    extra_cols = [c for c in ("batch_size", "lr", "noise") if c in table]
-    for c in extra_cols:
-        cols[c] = []
+    extra_cols = carried_columns(table)
+    cols = {k: [] for k in ("run", "params", "tokens", "flops", "budget", "loss", *extra_cols)}
     for run, sub, fit, fpt, cmin, cmax in spans:
         for C in budgets:
             if not cmin <= C <= cmax:
@@ -151,10 +154,8 @@ def isoloss_points(table, targets=(), n_targets: int = 8, min_step: float = 0.0)
         first = np.median([curve_loss(f, sub["tokens"].min()) for _, sub, f in fits])
         last = np.median([curve_loss(f, sub["tokens"].max()) for _, sub, f in fits])
         targets = np.linspace(last, first, n_targets + 2)[1:-1]
-    cols = {k: [] for k in ("run", "params", "tokens", "loss")}
-    extra_cols = [c for c in ("batch_size", "lr", "noise") if c in table]
-    for c in extra_cols:
-        cols[c] = []
+    extra_cols = carried_columns(table)
+    cols = {k: [] for k in ("run", "params", "tokens", "loss", *extra_cols)}
     for run, sub, fit in fits:
         lo, hi = sub["tokens"].min(), sub["tokens"].max()
         for L in targets:

@@ -95,8 +95,7 @@ class BatchSizeFitter(_HyperLawFitter):
         if is_curve_table(table):
             table = isoloss_points(table, self.config.targets, self.config.n_targets,
                                    self.config.min_step)
-        for col in ("batch_size", "tokens", "loss"):
-            table[col]
+        table.require("batch_size", "tokens", "loss")
         keys = [k for k in ("params", "loss") if k in table]
         return self._fit(table, keys, "batch_size", "tokens",
                          law_x=lambda o: o["y_star"], law_y=lambda o: o["x_star"],
@@ -115,8 +114,7 @@ class LearningRateFitter(_HyperLawFitter):
         if is_curve_table(table):
             table, _ = isoflop_points(table, cfg.budgets, cfg.convention, cfg.n_budgets,
                                       cfg.min_step)
-        for col in ("lr", "batch_size", "loss"):
-            table[col]
+        table.require("lr", "batch_size", "loss")
         at = "budget" if "budget" in table else "tokens"
         keys = [k for k in ("params", "batch_size", at) if k in table]
         return self._fit(table, keys, "lr", "loss",

@@ -99,8 +99,7 @@ class IsoFlopFitter:
         if is_curve_table(table):
             table, curve_info = isoflop_points(table, cfg.budgets, cfg.convention,
                                                n_budgets=cfg.n_budgets, min_step=cfg.min_step)
-        for col in ("params", "tokens", "loss"):
-            table[col]  # a clear error now beats a KeyError later
+        table.require("params", "tokens", "loss")
         optima, dropped = budget_optima(table, cfg.edge)
         if len(optima) < 3:
             why = "; ".join(f"{c:g}: {w}" for c, w in dropped)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import numba as nb
 import numpy as np
 
+from difflaws.fit.resample import interval, resample_weights
 from difflaws.spec.errors import UserError
 
 
@@ -61,8 +62,6 @@ def huber_line_bootstrap(x, y, W, delta):
 def fit_power_law(x, y, *, weights=None, delta=1.0, bootstrap=10_000, seed=0, level=0.95,
                   source="<points>", what="y"):
     """Fit y = A·x^α; returns (params, ci, diagnostics, samples)."""
-    from difflaws.fit.resample import interval
-
     x = np.asarray(x, float)
     y = np.asarray(y, float)
     if x.size < 3:
@@ -90,11 +89,8 @@ def fit_power_law(x, y, *, weights=None, delta=1.0, bootstrap=10_000, seed=0, le
     }
     ci, samples = {}, None
     if bootstrap > 0:
-        rng = np.random.default_rng(seed)
-        idx = rng.integers(0, x.size, size=(bootstrap, x.size))
-        W = np.zeros((bootstrap, x.size))
-        np.add.at(W, (np.repeat(np.arange(bootstrap), x.size), idx.ravel()), 1.0)
-        W *= w
+        # every point is its own cluster: an ordinary bootstrap over points
+        W = resample_weights(np.arange(x.size), bootstrap, np.random.default_rng(seed)) * w
         cs = huber_line_bootstrap(lx - x0, ly, W, delta)
         samples = np.column_stack([np.exp(cs[:, 0] - cs[:, 1] * x0), cs[:, 1]])
         ci = {"A": interval(samples[:, 0], level), "alpha": interval(samples[:, 1], level)}

@@ -32,20 +32,15 @@ def format_result(result, title: str = "") -> str:
     if result.ci:
         head += f"   {int(round(level * 100))}% CI" if level else "   CI"
     lines.append(head)
-    for name, value, ci in flat_params(result):
+    derived = [(name, value, result.ci.get(name)) for name, value in result.derived.items()
+               if isinstance(value, (int, float))]
+    for name, value, ci in flat_params(result) + derived:
         text = f"  {name:<24}{_num(value):>14}"
         if ci:
             text += f"   [{_num(ci[0])}, {_num(ci[1])}]"
         lines.append(text)
-    for name, value in result.derived.items():
-        if isinstance(value, (int, float)):
-            ci = result.ci.get(name)
-            text = f"  {name:<24}{_num(value):>14}"
-            if ci:
-                text += f"   [{_num(ci[0])}, {_num(ci[1])}]"
-            lines.append(text)
     diag = {k: v for k, v in result.diagnostics.items()
-            if isinstance(v, (int, float, str, bool)) and not isinstance(v, dict)}
+            if isinstance(v, (int, float, str, bool))}
     if diag:
         lines.append("  diagnostics: " + ", ".join(
             f"{k}={_num(v) if isinstance(v, float) else v}" for k, v in diag.items()))

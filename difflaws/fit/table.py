@@ -65,6 +65,11 @@ class PointTable:
             raise UserError(f"{self.source}: no column {name!r} (columns: {have}); "
                             "map one with --columns NAME=HEADER") from None
 
+    def require(self, *names: str) -> None:
+        """Fail now, with the column listing, rather than deep inside a fitter."""
+        for name in names:
+            self[name]
+
     def select(self, mask) -> PointTable:
         mask = np.asarray(mask)
         return PointTable({k: v[mask] for k, v in self.columns.items()}, self.rows[mask],

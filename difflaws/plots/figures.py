@@ -63,8 +63,8 @@ def isoflop(results, path):
             axes[0].scatter(N, L, s=10, color=col, zorder=3)
             axes[0].plot(np.exp(u), np.exp(c0 + c1 * u + c2 * u * u), color=col, linewidth=1.0)
             axes[0].scatter([o["N_star"]], [o["L_star"]], marker="*", s=40, color="C3", zorder=4)
+        C = np.array([o["budget"] for o in optima])
         for ax, name in zip(axes[1:], ("N_star", "D_star", "L_star")):
-            C = np.array([o["budget"] for o in optima])
             y = np.array([o[name] for o in optima])
             frontier.draw(ax, C, y, res.params[name], res.extra["samples"].get(name),
                           color=palette[gi] if len(groups) > 1 else "C0",
