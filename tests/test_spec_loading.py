@@ -12,7 +12,7 @@ import types
 
 import attrs
 import pytest
-from attrs.validators import gt
+from attrs.validators import gt, in_
 
 from difflaws import hookimpl
 from difflaws.components import Slot
@@ -37,6 +37,7 @@ class MixNoise:
 
     shift: float = 0.0
     scale: float = attrs.field(default=1.0, validator=gt(0))
+    mode: str = attrs.field(default="a", validator=in_(("a", "b")))
     schedule: Slot["schedule"] = attrs.Factory(StepSchedule)
 
     def build(self, **context):
@@ -132,6 +133,15 @@ def test_validator_failure_is_attributed_to_its_key(tmp_path):
         load(path)
     (problem,) = err.value.problems
     assert problem.path == "noise.scale" and "> 0" in problem.message
+
+
+def test_multi_argument_validator_keeps_its_message(tmp_path):
+    path = write(tmp_path, "a.toml", '[noise]\nkind = "mix"\nmode = "c"\n')
+    with pytest.raises(SpecError) as err:
+        load(path)
+    (problem,) = err.value.problems
+    assert problem.path == "noise.mode"
+    assert problem.message.startswith("must be in") and "Attribute(" not in problem.message
 
 
 def test_missing_kind_and_missing_table(tmp_path):

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import re
-
 from difflaws.fit.table import PointTable, load_points
 from difflaws.spec.errors import Problem, SpecError, UserError
 
@@ -35,10 +33,6 @@ def build_fitter(law: str, host=None, **options):
 
 
 def _problem(path: str, message: str) -> Problem:
-    # attrs validators raise ValueError(message, attribute, ...); its str() is a tuple
-    m = re.match(r"""\(["']'(\w+)' (.*?)["'], Attribute\(""", message, re.S)
-    if m:
-        path, message = m.group(1), m.group(2)
     return Problem(f"fitter.{path}" if path else "fitter", message)
 
 

@@ -109,11 +109,17 @@ def flatten(exc: BaseException, cls, path: tuple = ()) -> list[tuple[str, str]]:
         out.append((_join(dotted, exc.field), str(exc)))
     elif isinstance(exc, KeyError):
         out.append((dotted, "required key is missing"))
-    elif isinstance(exc, ValueError) and (m := re.match(r"'(\w+)' (.*)", str(exc), re.S)):
+    elif isinstance(exc, ValueError) and (m := re.match(r"'(\w+)' (.*)", _message(exc), re.S)):
         out.append((_join(dotted, m.group(1)), m.group(2)))
     else:
         out.append((dotted, _plain(exc, cls)))
     return out
+
+
+def _message(exc: BaseException) -> str:
+    # attrs validators such as in_() raise ValueError(message, attribute, ...): keep the message
+    first = exc.args[0] if exc.args else ""
+    return first if isinstance(first, str) else str(exc)
 
 
 def _plain(exc: BaseException, cls) -> str:
