@@ -13,36 +13,13 @@ import subprocess
 import sys
 import textwrap
 import time
+from pathlib import Path
 
 import pytest
 
 from difflaws.cli import main
 
-BASE = """\
-name = "tiny"
-[noise]
-kind = "uniform"
-[backbone]
-kind = "transformer"
-shape = "L1-D32"
-head_dim = 16
-[optimizer]
-kind = "laprop"
-[data]
-kind = "markov"
-n_symbols = 8
-train_tokens = 20000
-val_tokens = 2000
-[train]
-steps = 8
-batch_size = 4
-seq_len = 32
-warmup_steps = 1
-log_every = 1
-eval_every = 8
-eval_batches = 1
-checkpoint_every = 2
-"""
+BASE = (Path(__file__).parent / "specs" / "tiny_markov.toml").read_text()
 
 
 def make_sweep(tmp_path, executor: str = ""):

@@ -1,6 +1,7 @@
 """Sweep specs: grid expansion, the LR-per-batch rule, member names, validation errors."""
 
 import textwrap
+from pathlib import Path
 
 import pytest
 
@@ -10,23 +11,7 @@ from difflaws.spec.load import parse_override
 from difflaws.sweep.load import load_sweep
 from difflaws.sweep.members import literal
 
-BASE = """\
-name = "tiny"
-[noise]
-kind = "uniform"
-[backbone]
-kind = "transformer"
-shape = "L1-D32"
-head_dim = 16
-[optimizer]
-kind = "laprop"
-[data]
-kind = "markov"
-[train]
-steps = 4
-batch_size = 4
-seq_len = 32
-"""
+BASE = (Path(__file__).parent / "specs" / "tiny_markov.toml").read_text()
 
 
 @pytest.fixture(scope="module")

@@ -29,7 +29,7 @@ def add_arguments(parser):
 
 
 def main(args) -> int:
-    from difflaws.plan.devices import DEFAULT_CARDS, card_plans
+    from difflaws.plan.devices import DEFAULT_CARDS, card_plans, parse_bytes
     from difflaws.plan.figures import shape_measure
     from difflaws.plan.laws import load_law_set
     from difflaws.plan.memory import Footprint, Setup, estimate
@@ -60,8 +60,6 @@ def main(args) -> int:
         print(f"difflaws plan: warning: {warning}", file=sys.stderr)
     if args.emit_spec:
         from difflaws.plan.emit import write_spec
-
-        from difflaws.plan.devices import parse_bytes
 
         sharded = not single.fits(parse_bytes(DEFAULT_CARDS[0]))
         path = write_spec(args.emit_spec, p, host, base_path=args.base, sharded=sharded)

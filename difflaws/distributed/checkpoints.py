@@ -109,14 +109,19 @@ def refuse_misfits(path, expected: dict[str, tuple], stored: dict[str, tuple]) -
                         "start a new run directory")
 
 
-def check_shapes(path: Path, model) -> None:
+def stored_weights(path: Path) -> dict:
+    """``{parameter name: DCP tensor metadata}`` of the model a sharded checkpoint holds."""
     from torch.distributed.checkpoint import FileSystemReader
 
-    stored = FileSystemReader(str(path / SHARDS)).read_metadata().state_dict_metadata
+    stored = FileSystemReader(str(Path(path) / SHARDS)).read_metadata().state_dict_metadata
     prefix = "model."
+    return {k[len(prefix):]: m for k, m in stored.items()
+            if k.startswith(prefix) and hasattr(m, "size")}
+
+
+def check_shapes(path: Path, model) -> None:
     refuse_misfits(path, global_shapes(model),
-                   {k[len(prefix):]: tuple(m.size) for k, m in stored.items()
-                    if k.startswith(prefix) and hasattr(m, "size")})
+                   {k: tuple(m.size) for k, m in stored_weights(path).items()})
 
 
 def load(path: Path, model, optimizer) -> tuple[int, dict]:

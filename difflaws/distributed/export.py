@@ -29,12 +29,9 @@ def full_weights(run_dir) -> tuple[int, dict[str, torch.Tensor]]:
         step, weights, _ = found
         return step, dict(weights)
     import torch.distributed.checkpoint as dcp
-    from torch.distributed.checkpoint import FileSystemReader
 
-    stored = FileSystemReader(str(path / checkpoints.SHARDS)).read_metadata().state_dict_metadata
-    prefix = "model."
-    weights = {key[len(prefix):]: torch.empty(tuple(meta.size), dtype=meta.properties.dtype)
-               for key, meta in stored.items() if key.startswith(prefix) and hasattr(meta, "size")}
+    weights = {name: torch.empty(tuple(meta.size), dtype=meta.properties.dtype)
+               for name, meta in checkpoints.stored_weights(path).items()}
     with warnings.catch_warnings():  # "assuming ... a single process": yes, on purpose
         warnings.simplefilter("ignore", UserWarning)
         dcp.load({"model": weights}, checkpoint_id=path / checkpoints.SHARDS, no_dist=True)

@@ -208,12 +208,7 @@ class FSDP2(_Distributed):
         meta_init.initialise(model, records, generator, built_buffers, built_params, self.device)
         return model
 
-    def _tune_blocks(self, model) -> None:
-        if not getattr(self, "_tuned", False):  # done before sharding, in build_model
-            super()._tune_blocks(model)
-            self._tuned = True
-
-    def wrap(self, model, compile=False):
+    def wrap(self, model, compile=False):  # blocks were tuned before sharding, in build_model
         self.model = model
         return torch.compile(model) if compile else model
 

@@ -80,9 +80,9 @@ def plan_text(spec) -> str:
     if fp is None:
         lines.append("  memory: the backbone reports no depth/width; not estimated")
         return "\n".join(lines)
-    lines.append("  memory per device as specified: "
-                 + estimate(fp, spec_setup(spec, world_size())).lines()[0])
-    lines += ["  " + line for line in estimate(fp, spec_setup(spec, world_size())).lines()[1:]]
+    here = estimate(fp, spec_setup(spec, world_size())).lines()
+    lines.append("  memory per device as specified: " + here[0])
+    lines += ["  " + line for line in here[1:]]
     lines.append("  fewest GPUs:")
     lines += describe_cards(card_plans(fp, t.batch_size, DEFAULT_CARDS,
                                        t.micro_batch_size or 1))

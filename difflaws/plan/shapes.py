@@ -20,6 +20,8 @@ from typing import Callable
 
 import attrs
 
+from difflaws.model.shapes import default_head_dim
+
 # (depth, width): the sweep (math.md §6.1) and the 3B/10B runs (§6.5).
 PAPER_SHAPES = ((8, 512), (10, 640), (12, 768), (16, 1024), (20, 1536), (18, 3072), (19, 3072),
                 (34, 4608))
@@ -47,15 +49,11 @@ class ShapeChoice:
         return self.value / self.target - 1.0
 
 
-def width_step(width: int) -> int:
-    return 64 if width <= 1024 else 128
-
-
 def candidate_widths(max_width: int = MAX_WIDTH):
     width = 64
     while width <= max_width:
         yield width
-        width += width_step(width + 1)
+        width += default_head_dim(width + 1)  # widths stay multiples of the head dim
 
 
 def paper_aspect(target: float, measure: Callable, key: str) -> float:

@@ -113,7 +113,7 @@ class SubmititExecutor:
         jobs = [(task, ex.submit(MemberJob(task, self.config.nproc_per_node,
                                                         self.config.nodes)),
                  time.perf_counter()) for task in tasks]
-        for task, job in ((t, j) for t, j, _ in jobs):
+        for task, job, _ in jobs:
             print(f"difflaws sweep: submitted {task.name} as job {job.job_id}", file=sys.stderr)
         if not self.config.wait:
             return []

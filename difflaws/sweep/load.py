@@ -6,7 +6,7 @@ from pathlib import Path
 
 import attrs
 
-from difflaws import atomic
+from difflaws import atomic, engine
 from difflaws.plugins import default_host
 from difflaws.spec.errors import Problem, SpecError
 from difflaws.spec.load import apply_overrides, read_with_bases, structure
@@ -52,7 +52,7 @@ def load_sweep(path, overrides=(), out: str | None = None, host=None,
                         fix="make base_spec a path relative to the sweep spec")
     members = expand(spec)
     run_specs = validate(members, base_path, host)
-    directory = Path(out) if out else Path(spec.out_dir) / spec.name
+    directory = engine.run_dir_for(spec, out)  # OUT_DIR/NAME, as for a run
     return Sweep(spec, path, base_path, directory, members, run_specs)
 
 
