@@ -30,13 +30,23 @@ def run_dir_for(spec, out: str | None = None) -> Path:
     return Path(out) if out else Path(spec.out_dir) / spec.name
 
 
+def holds_other_spec(spec, out: str | None = None, host=None) -> bool:
+    """Whether the run directory was started with a different resolved spec."""
+    text = resolved_toml(spec, host or default_host())
+    return _differs(run_dir_for(spec, out) / SPEC_FILE, text)
+
+
+def _differs(existing: Path, text: str) -> bool:
+    return existing.exists() and existing.read_text() != text
+
+
 def open_run_dir(spec, out: str | None = None, force: bool = False, host=None) -> Path:
     """Create or re-open a run directory; refuse one that holds another spec."""
     host = host or default_host()
     run_dir = run_dir_for(spec, out)
     text = resolved_toml(spec, host)
     existing = run_dir / SPEC_FILE
-    if existing.exists() and existing.read_text() != text and not force:
+    if not force and _differs(existing, text):
         raise SpecError(
             Problem("", f"run directory {run_dir} holds a different spec ({existing})"),
             fix="use another --out, or pass --force to start over in it",

@@ -43,7 +43,7 @@ def main(args) -> int:
     from difflaws.train.trainer import start_over, train
 
     refuse_if_too_big(spec, args.spec, args.overrides)
-    if args.force and differs(spec, args.out, host):
+    if args.force and engine.holds_other_spec(spec, args.out, host):
         start_over(engine.run_dir_for(spec, args.out))
     run_dir = engine.open_run_dir(spec, args.out, force=args.force, host=host)
     train(spec, run_dir, quiet=args.quiet, json_lines=args.json, resume=args.resume, host=host)
@@ -62,9 +62,3 @@ def launch(args, spec) -> int:
     argv += ["--out", args.out] if args.out else []
     argv += [f"--{flag}" for flag in ("resume", "force", "quiet", "json") if getattr(args, flag)]
     return relaunch(args.nproc, argv)
-
-
-def differs(spec, out, host) -> bool:
-    """Whether the run directory holds another spec, whose checkpoints --force discards."""
-    existing = engine.run_dir_for(spec, out) / engine.SPEC_FILE
-    return existing.exists() and existing.read_text() != resolved_toml(spec, host)
