@@ -42,7 +42,7 @@ class BPETokenizerConfig:
         key = f"{source.fingerprint()}|{self.train_bytes}"
         tok = bpe.load_or_train(texts, self.vocab_size, cache_dir, key)
         if tok.bytes_per_token != tok.bytes_per_token:  # nan: measure once, then cache
-            tok.calibrate(source.texts("val", limit_bytes=2_000_000) or [])
+            tok.calibrate_on(source)
             bpe.save_meta(tok)
         return tok
 
@@ -62,8 +62,7 @@ class HFTokenizerConfig:
         from difflaws.tokenizers.hf import HFTokenizer
 
         tok = HFTokenizer.from_file(self.path, self.mask_token, self.eos_token, self.vocab_size)
-        if source is not None and source.has_text():
-            tok.calibrate(source.texts("val", limit_bytes=2_000_000))
+        tok.calibrate_on(source)
         return tok
 
 
@@ -80,8 +79,7 @@ class TiktokenTokenizerConfig:
         from difflaws.tokenizers.tiktoken import TiktokenTokenizer
 
         tok = TiktokenTokenizer(self.path, self.pattern)
-        if source is not None and source.has_text():
-            tok.calibrate(source.texts("val", limit_bytes=2_000_000))
+        tok.calibrate_on(source)
         return tok
 
 

@@ -34,7 +34,7 @@ def stream_for(paths, run, run_dir):
         return tokens_file.read(paths[0], "--data"), float("nan")
     source = TextSource(paths, val_fraction=0.0)
     texts = list(source.texts(None))
-    path = cache_dir_for(run_dir) / f"eval-{source.cache_key(run.tokenizer)}.bin"
+    path = source.cache_path("eval", run.tokenizer, cache_dir_for(run_dir))
     if not tokens_file.exists(path):
         encode_to_file(texts, run.tokenizer, path)
     stream = tokens_file.read(path)
@@ -50,6 +50,7 @@ def main(args) -> int:
     from difflaws.plugins import default_host
     from difflaws.spec.errors import UserError
     from difflaws.train.evaluate import evaluate
+    from difflaws.train.metrics import clean
     from difflaws.train.setup import build_data
     from difflaws.train.trainer import autocast_for
 
@@ -64,10 +65,7 @@ def main(args) -> int:
         stream, bytes_per_token = stream_for(args.data, run, args.run_dir)
     else:
         data = build_data(spec, args.run_dir)
-        stream = data.val_stream
-        eos = float((stream == run.tokenizer.eos_id).mean()) if len(stream) else 0.0
-        bytes_per_token = (run.tokenizer.bytes_per_token * (1 - eos)
-                           if data.source.has_text() else float("nan"))
+        stream, bytes_per_token = data.val_stream, data.val_bytes_per_token()
     seqs = PackedSequences(stream, T, run.tokenizer.eos_id, seed=0, shuffle=False,
                            where="--data" if args.data else "data (validation split)")
     bs = args.batch_size or spec.train.eval_batch_size or spec.train.micro_batch_size \
@@ -81,11 +79,9 @@ def main(args) -> int:
     result = {"run_dir": str(args.run_dir), "step": run.step, "nelbo": nelbo, "stderr": se,
               "perplexity_bound": math.exp(min(nelbo, 700)), "n_tokens": out["n_tokens"],
               "n_estimates": out["n_estimates"],
-              "bits_per_byte": nelbo / math.log(2) / bytes_per_token
-              if bytes_per_token == bytes_per_token else None}
+              "bits_per_byte": clean(nelbo / math.log(2) / bytes_per_token)}
     if args.json:
-        print(json.dumps({k: (None if isinstance(v, float) and not math.isfinite(v) else v)
-                          for k, v in result.items()}, sort_keys=True))
+        print(json.dumps({k: clean(v) for k, v in result.items()}, sort_keys=True))
         return 0
     print(f"NELBO {nelbo:.4f} ± {se:.4f} nats/token (step {run.step}, {out['n_tokens']:,} tokens, "
           f"{out['n_estimates']} estimates)")

@@ -105,9 +105,7 @@ class MarkovSource(DataSource):
             raise UserError(f"data.n_symbols = {self.n}: Markov symbols are used as token ids "
                             f"0..{self.n - 1}, which must lie below the tokenizer's special ids "
                             f"(eos {tokenizer.eos_id}, mask {tokenizer.mask_id}); lower n_symbols")
-        from pathlib import Path
-
-        path = Path(cache_dir) / f"{split}-{self.cache_key(tokenizer)}.bin"
+        path = self.cache_path(split, tokenizer, cache_dir)
         if not tokens_file.exists(path):
             n = self.train_tokens if split == "train" else self.val_tokens
             ids = self.generate(n, 1 if split == "train" else 2, tokenizer.eos_id)

@@ -60,10 +60,14 @@ class DataSource:
         return {}
 
     def stream(self, split: str, tokenizer, cache_dir) -> np.ndarray:
-        path = Path(cache_dir) / f"{split}-{self.cache_key(tokenizer)}.bin"
+        path = self.cache_path(split, tokenizer, cache_dir)
         if not tokens_file.exists(path):
             encode_to_file(self.texts(split), tokenizer, path)
         return tokens_file.read(path, where=f"data.{split}")
+
+    def cache_path(self, split: str, tokenizer, cache_dir) -> Path:
+        """Where ``split``'s token stream under ``tokenizer`` is cached."""
+        return Path(cache_dir) / f"{split}-{self.cache_key(tokenizer)}.bin"
 
     def cache_key(self, tokenizer) -> str:
         desc = f"{self.fingerprint()}|{sorted(tokenizer.describe().items())}|" \

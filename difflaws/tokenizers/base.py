@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
-
 from difflaws.spec.errors import UserError
+
+CALIBRATION_BYTES = 2_000_000  # of validation text: plenty for a stable bytes/token ratio
 
 
 class Tokenizer:
@@ -33,9 +33,6 @@ class Tokenizer:
     def encode_batch(self, texts: list[str]) -> list[list[int]]:
         return [self.encode(t) for t in texts]
 
-    def encode_array(self, text: str) -> np.ndarray:
-        return np.asarray(self.encode(text), dtype=np.int64)
-
     def calibrate(self, texts) -> float:
         """Measure bytes per token on sample texts (EOS and mask not counted)."""
         n_bytes = n_tokens = 0
@@ -44,6 +41,12 @@ class Tokenizer:
             n_tokens += len(self.encode(text))
         if n_tokens:
             self.bytes_per_token = n_bytes / n_tokens
+        return self.bytes_per_token
+
+    def calibrate_on(self, source) -> float:
+        """:meth:`calibrate` on a data source's validation text, if it has text at all."""
+        if source is not None and source.has_text():
+            self.calibrate(source.texts("val", limit_bytes=CALIBRATION_BYTES))
         return self.bytes_per_token
 
     def describe(self) -> dict:

@@ -11,10 +11,6 @@ from difflaws.tokenizers.base import Tokenizer
 EOS_TEXT = "<|endoftext|>"
 
 
-def count_ranks(path: Path) -> int:
-    return sum(1 for line in path.read_bytes().splitlines() if line.strip())
-
-
 class TiktokenTokenizer(Tokenizer):
     """Ids 0..n-1 are the file's ranks; then ``<|endoftext|>`` and ``<|mask|>``."""
 

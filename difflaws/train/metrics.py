@@ -7,6 +7,8 @@ import math
 import sys
 from pathlib import Path
 
+from difflaws import atomic
+
 METRICS_FILE = "metrics.jsonl"
 
 
@@ -58,7 +60,7 @@ class MetricsLog:
         if self.path.exists():
             keep = [line for line in self.path.read_text().splitlines()
                     if line.strip() and json.loads(line)["step"] <= step]
-            self.path.write_text("".join(line + "\n" for line in keep))
+            atomic.write_text(self.path, "".join(line + "\n" for line in keep))
         if self.db is not None:
             self.db.drop_metrics_after(self.run_id, step)
 

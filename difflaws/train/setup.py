@@ -7,6 +7,7 @@ come from a generator seeded by the spec alone.
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import attrs
@@ -40,6 +41,15 @@ class Data:
     train: PackedSequences
     val: PackedSequences
     val_stream: object
+
+    def val_bytes_per_token(self) -> float:
+        """Text bytes per validation token, NaN for token-native data (no bytes at all);
+        the stream's EOS separators stand for no bytes."""
+        if not self.source.has_text():
+            return math.nan
+        stream = self.val_stream
+        eos_frac = float((stream == self.tokenizer.eos_id).mean()) if len(stream) else 0.0
+        return float(self.tokenizer.bytes_per_token) * (1.0 - eos_frac)
 
 
 def build_data(spec, run_dir, data_config=None) -> Data:

@@ -148,7 +148,7 @@ class Run:
 
     def restore(self, resume: bool) -> None:
         found = self.dist.load(self.run_dir, self.model, self.optimizer,
-                               warn=lambda m: console(m))
+                               warn=console)
         if found is None:
             if resume:
                 console(f"difflaws: no checkpoint in {self.run_dir}; starting at step 0")
@@ -290,11 +290,7 @@ class Run:
     def finish(self, last: dict) -> dict:
         tok = self.tokenizer
         val = last["val_nelbo"]
-        stream = self.data.val_stream
-        eos_frac = float((stream == tok.eos_id).mean()) if len(stream) else 0.0
-        # the stream's EOS separators stand for no bytes; token-native data has no bytes at all
-        text = self.data.source.has_text()
-        bytes_per_token = float(tok.bytes_per_token) * (1.0 - eos_frac) if text else math.nan
+        bytes_per_token = self.data.val_bytes_per_token()
         summary = {
             "name": self.spec.name, "steps": self.step, "tokens": self.tokens,
             "val_nelbo": val, "val_nelbo_stderr": last.get("val_nelbo_stderr"),
