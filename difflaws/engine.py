@@ -9,8 +9,11 @@ from difflaws.plugins import default_host
 from difflaws.spec import load_spec, resolved_toml
 from difflaws.spec.errors import Problem, SpecError, UserError
 
+# The files of a run directory, which training writes and fitters and sweeps read.
 SPEC_FILE = "spec.toml"
 PROVENANCE_FILE = "provenance.json"
+METRICS_FILE = "metrics.jsonl"
+SUMMARY_FILE = "summary.json"
 
 
 def load(path, overrides=(), host=None):

@@ -67,7 +67,6 @@ def join(config, device_name: str) -> World:
         return World(0, 1, 0, resolve_device(device_name), None)
     import torch.distributed as dist
 
-    rank = int(os.environ.get("RANK", "0"))
     local_rank = int(os.environ.get("LOCAL_RANK", "0"))
     device = resolve_device(device_name)
     if device.type == "cuda":

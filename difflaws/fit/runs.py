@@ -19,18 +19,17 @@ from pathlib import Path
 
 import numpy as np
 
+from difflaws.engine import METRICS_FILE as METRICS, SPEC_FILE as SPEC, SUMMARY_FILE as SUMMARY
 from difflaws.fit.table import PointTable
 from difflaws.spec.errors import UserError
+from difflaws.store.db import DB_FILE
 
 try:
     import tomllib
 except ModuleNotFoundError:  # Python 3.10
     import tomli as tomllib
 
-SUMMARY = "summary.json"
-METRICS = "metrics.jsonl"
-SPEC = "spec.toml"
-DB_FILE = "results.sqlite"
+
 COLUMNS = ("run", "step", "tokens", "loss", "params", "flops_per_token_M",
            "flops_per_token_6P", "batch_size", "lr", "noise")
 

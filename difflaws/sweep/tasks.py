@@ -13,7 +13,8 @@ from pathlib import Path
 
 import attrs
 
-SUMMARY_FILE = "summary.json"  # written by difflaws.train.trainer when a run finishes
+from difflaws.engine import SUMMARY_FILE
+
 DONE, PARTIAL, PENDING = "done", "partial", "pending"
 
 

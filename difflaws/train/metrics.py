@@ -8,8 +8,8 @@ import sys
 from pathlib import Path
 
 from difflaws import atomic
+from difflaws.engine import METRICS_FILE
 
-METRICS_FILE = "metrics.jsonl"
 
 
 class Window:

@@ -23,16 +23,16 @@ from difflaws import atomic, checkpoint, engine
 from difflaws.data.packing import unigram_entropy
 from difflaws.distributed.quiet import SilentDB, SilentLog
 from difflaws.distributed.strategy import strategy_for
+from difflaws.engine import METRICS_FILE, SUMMARY_FILE
 from difflaws.optim.schedule import apply_lr, wsd_multiplier
 from difflaws.plugins import default_host
 from difflaws.spec import resolved_toml
 from difflaws.spec.errors import UserError
 from difflaws.store import workspace_db
 from difflaws.train.evaluate import evaluate
-from difflaws.train.metrics import METRICS_FILE, MetricsLog, Window, clean, console
+from difflaws.train.metrics import MetricsLog, Window, clean, console
 from difflaws.train.setup import build_data, build_process, field
 
-SUMMARY_FILE = "summary.json"
 # Fault-injection hook for the kill-and-resume test: seconds to sleep after each step.
 STEP_SLEEP_ENV = "DIFFLAWS_TEST_STEP_SLEEP"
 
@@ -100,7 +100,7 @@ class Run:
     def kind(self, config) -> str | None:
         try:
             return self.host.registry.kind_of(config).name
-        except Exception:
+        except KeyError:  # a config built by hand, not through the registry
             return None
 
     def register(self) -> None:
