@@ -34,7 +34,7 @@ def main() -> int:
     from throughput import matmul_peak, train_step  # a sibling script: python puts bench/ on the path
 
     from difflaws.builtins.attention import xformers_importable
-    from difflaws.components import Slot
+    from difflaws.interfaces import interface_for
     from difflaws.model.kernels.sdpa import sdpa_attention
     from difflaws.model.masks import AttentionMask
     from difflaws.plugins import PluginHost
@@ -72,8 +72,8 @@ def main() -> int:
         models = {}
         for kind in ("sdpa", "xformers"):
             cfg = host.converter.structure({"kind": "transformer", "shape": "L2-D256",
-                                            "attn_softcap": 0.0, "attention": kind}, Slot["backbone"])
-            param = host.converter.structure({"kind": "standard"}, Slot["parameterization"]).build()
+                                            "attn_softcap": 0.0, "attention": kind}, interface_for("backbone"))
+            param = host.converter.structure({"kind": "standard"}, interface_for("parameterization")).build()
             torch.manual_seed(0)
             models[kind] = cfg.build(vocab_size=1000, seq_len=seq, parameterization=param, device=device)
         models["xformers"].load_state_dict(models["sdpa"].state_dict())
@@ -91,11 +91,11 @@ def main() -> int:
     # -- 2. speed ----------------------------------------------------------------
     peak = matmul_peak(device, torch.bfloat16, 8192)
     print(f"bf16 matmul peak: {peak / 1e12:.1f} TFLOP/s")
-    param = host.converter.structure({"kind": "completep"}, Slot["parameterization"]).build()
+    param = host.converter.structure({"kind": "completep"}, interface_for("parameterization")).build()
     tokens = torch.randint(0, args.vocab, (args.batch, args.seq), device=device)
     for label, extra in (("fused (softcap 0)", {"attn_softcap": 0.0}), ("paper (softcap 30)", {})):
         cfg = host.converter.structure({"kind": "transformer", "shape": args.shape, **extra},
-                                       Slot["backbone"])
+                                       interface_for("backbone"))
         model = cfg.build(vocab_size=args.vocab, seq_len=args.seq, parameterization=param, device=device)
         flops_per_token = cfg.figures(args.vocab, args.seq)["flops_per_token_M"] + 6 * args.vocab * cfg.resolved_shape().width
         times = [train_step(model, tokens, None, torch.bfloat16) for _ in range(8)][3:]

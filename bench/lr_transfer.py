@@ -48,10 +48,10 @@ def masked_loss(model, x, generator, mask_id):
 
 
 def train(backbone, param, width, depth, lr, data, args):
-    from difflaws.model.coordcheck import adamw_from_records, resize
+    from difflaws.model.coordcheck import adamw_from_records
 
     torch.manual_seed(0)
-    model = resize(backbone, width, depth).build(
+    model = backbone.resized(width, depth).build(
         vocab_size=args.vocab + 1, seq_len=args.seq, parameterization=param.build())
     model.init_weights(torch.Generator().manual_seed(0))
     opt = adamw_from_records(model, lr)
@@ -88,12 +88,12 @@ def main():
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
 
-    from difflaws.components import Slot
+    from difflaws.interfaces import interface_for
     from difflaws.plugins import PluginHost
 
     host = PluginHost(entry_points=False)
     backbone = host.converter.structure({"kind": "transformer", "width": 32, "depth": 2, "head_dim": 16,
-                                         "attention": "sdpa"}, Slot["backbone"])
+                                         "attention": "sdpa"}, interface_for("backbone"))
     widths = [int(w) for w in args.widths.split(",")]
     depths = [int(d) for d in args.depths.split(",")]
     shapes = [(w, min(depths)) for w in widths] + [(min(widths), d) for d in depths if d != min(depths)]
@@ -102,7 +102,7 @@ def main():
     data = markov_stream(args.vocab, seed=0)
     summary = {}
     for kind, grid in grids.items():
-        param = host.converter.structure({"kind": kind}, Slot["parameterization"])
+        param = host.converter.structure({"kind": kind}, interface_for("parameterization"))
         print(f"\n{kind}: final held-out loss (nats/masked token)")
         print(f"{'shape':>10} " + " ".join(f"{lr:>8.3g}" for lr in grid) + "   best")
         best = {}

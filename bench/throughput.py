@@ -8,7 +8,7 @@ difflaws / reference.  Target: ≥ 1.0× at the same precision.
     python bench/throughput.py                       # CPU-sized defaults
     python bench/throughput.py --shape L8-D512 --batch 8 --seq 2048 --device cuda
 
-FLOPs per token follow math.md §5 (M = 72·L·d² + 12·L·d·T) plus the LM head
+FLOPs per token follow docs/theory.md §5 (M = 72·L·d² + 12·L·d·T) plus the LM head
 (6·V·d), i.e. forward and backward of every matmul.
 """
 
@@ -136,7 +136,7 @@ def main():
     parser.add_argument("--peak-n", type=int, default=0, help="matmul size for the peak (0: auto)")
     args = parser.parse_args()
 
-    from difflaws.components import Slot
+    from difflaws.interfaces import interface_for
     from difflaws.plugins import PluginHost
 
     torch.manual_seed(0)
@@ -148,9 +148,9 @@ def main():
         # the paper's model: soft-capped logits (explicit scores) and a sink slot
         "difflaws-paper": {},
     }
-    param = host.converter.structure({"kind": "completep"}, Slot["parameterization"]).build()
+    param = host.converter.structure({"kind": "completep"}, interface_for("parameterization")).build()
     configs = {name: host.converter.structure({"kind": "transformer", "shape": args.shape, **extra},
-                                              Slot["backbone"]) for name, extra in variants.items()}
+                                              interface_for("backbone")) for name, extra in variants.items()}
     shape = next(iter(configs.values())).resolved_shape()
     flops_per_token = shape.flops_per_token_M(args.seq) + 6 * args.vocab * shape.width
     tokens = torch.randint(0, args.vocab, (args.batch, args.seq), device=device)

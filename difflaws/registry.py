@@ -10,20 +10,12 @@ import difflib
 
 import attrs
 
+from difflaws.interfaces import INTERFACES
+
+#: category → one-line description, from its interface (``difflaws.interfaces``)
 CATEGORIES: dict[str, str] = {
-    "noise": "noise process: the forward corruption q_λ(z|x), defined by its mixing distribution π_λ",
-    "schedule": "noise schedule: how λ is drawn in training and laid out for sampling",
-    "parameterization": "per-parameter init, learning-rate, weight-decay and multiplier rules",
-    "backbone": "the denoising network mapping (tokens, λ) to logits",
-    "attention": "attention kernel used inside a backbone",
-    "optimizer": "optimizer building its groups from parameterization records",
-    "data": "data source yielding documents or token streams",
-    "tokenizer": "text ↔ token ids, with a mask token",
-    "sampler": "generation from a trained denoiser",
-    "fitter": "scaling-law fitter",
-    "executor": "runs the members of a sweep",
-    "logger": "receives metrics as a run progresses",
-}
+    name: (cls.__doc__ or "").strip().splitlines()[0].rstrip(".")
+    for name, cls in INTERFACES.items()}
 
 
 class RegistrationError(Exception):
@@ -62,16 +54,26 @@ class Registry:
     def __init__(self) -> None:
         self._kinds: dict[str, dict[str, Kind]] = {c: {} for c in CATEGORIES}
         self._by_config: dict[type, Kind] = {}
+        self._defaults: dict[str, str] = {}
 
-    def add(self, category: str, name: str, config: type, plugin: str) -> Kind:
+    def add(self, category: str, name: str, config: type, plugin: str,
+            default: bool = False) -> Kind:
         if category not in CATEGORIES:
             raise RegistrationError(
                 f"unknown category {category!r}{did_you_mean(category, CATEGORIES)}"
             )
-        if not attrs.has(config) or not callable(getattr(config, "build", None)):
+        interface = INTERFACES[category]
+        if not (isinstance(config, type) and issubclass(config, interface) and attrs.has(config)):
             raise RegistrationError(
-                f"{category} kind {name!r}: config must be an attrs class with a build() method"
+                f"{category} kind {name!r}: its config must be an attrs class that subclasses "
+                f"difflaws.interfaces.{interface.__name__}"
             )
+        if not isinstance(name, str) or not name:
+            raise RegistrationError(f"{category} kind {name!r}: the name must be a non-empty string")
+        if default and category in self._defaults:
+            owner = self._kinds[category][self._defaults[category]].plugin
+            raise RegistrationError(f"{category} already has a default kind "
+                                    f"({self._defaults[category]!r}, from {owner!r})")
         if name in self._kinds[category]:
             owner = self._kinds[category][name].plugin
             raise RegistrationError(f"{category} kind {name!r} is already registered by {owner!r}")
@@ -83,12 +85,19 @@ class Registry:
         kind = Kind(category, name, config, plugin)
         self._kinds[category][name] = kind
         self._by_config[config] = kind
+        if default:
+            self._defaults[category] = name
         return kind
 
     def remove_plugin(self, plugin: str) -> None:
         for table in self._kinds.values():
             for name in [n for n, k in table.items() if k.plugin == plugin]:
                 del self._by_config[table.pop(name).config]
+        self._defaults = {c: n for c, n in self._defaults.items() if n in self._kinds[c]}
+
+    def default(self, category: str) -> str | None:
+        """The kind a spec gets when it leaves this category's table out, if any."""
+        return self._defaults.get(category)
 
     def get(self, category: str, name: str) -> Kind:
         try:

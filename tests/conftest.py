@@ -14,7 +14,8 @@ import pytest
 os.environ["DIFFLAWS_LOAD_PLUGINS"] = ""
 
 REPO = Path(__file__).resolve().parents[1]
-SHARED_DATA = REPO.parent / "shared" / "data"
+# published scaling-law data sets, shipped with the tests (see tests/data/README.md)
+DATA = Path(__file__).resolve().parent / "data"
 
 
 def run_cli(*args, env=None, cwd=None, timeout=600):
@@ -53,7 +54,5 @@ def fake_dist(tmp_path):
 
 
 @pytest.fixture
-def shared_data():
-    if not SHARED_DATA.is_dir():
-        pytest.skip(f"shared data folder not found at {SHARED_DATA}")
-    return SHARED_DATA
+def published_data():
+    return DATA

@@ -8,7 +8,7 @@ slopes above 1 (activations more than double per width doubling).
 import pytest
 import torch
 
-from difflaws.components import Slot
+from difflaws.interfaces import interface_for
 from difflaws.model.coordcheck import coord_check, plot, slopes
 from difflaws.plugins import PluginHost
 
@@ -28,8 +28,8 @@ def one_thread():
 def run(kind, lr):
     backbone = HOST.converter.structure(
         {"kind": "transformer", "width": 32, "depth": 2, "head_dim": 16, "attention": "sdpa"},
-        Slot["backbone"])
-    param = HOST.converter.structure({"kind": kind}, Slot["parameterization"])
+        interface_for("backbone"))
+    param = HOST.converter.structure({"kind": kind}, interface_for("parameterization"))
     return coord_check(backbone, param, widths=WIDTHS, depths=DEPTHS, steps=3, lr=lr,
                        vocab_size=64, batch_size=4, seq_len=32)
 
@@ -73,6 +73,7 @@ def test_plot_is_written(completep, tmp_path):
     assert (tmp_path / "cc.png").stat().st_size > 10_000
 
 
+@pytest.mark.slow
 def test_cli_writes_table_and_plot(tmp_path):
     import csv
 
@@ -92,7 +93,7 @@ def test_cli_writes_table_and_plot(tmp_path):
 
 def test_bad_sweep_lists_are_user_errors():
     from difflaws.commands.coordcheck import _ints
-    from difflaws.spec.errors import UserError
+    from difflaws.errors import UserError
 
     assert _ints("64,128") == [64, 128]
     for text in ("a,b", "", "64,-1"):

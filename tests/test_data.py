@@ -12,7 +12,7 @@ from difflaws.builtins.data import HFDataConfig, StdlibDataConfig, TextDataConfi
 from difflaws.data import tokens_file
 from difflaws.data.markov import MarkovSource, entropy_rate, stationary
 from difflaws.data.packing import PackedSequences, unigram_entropy
-from difflaws.spec.errors import UserError
+from difflaws.errors import UserError
 from difflaws.tokenizers.bytes import ByteTokenizer
 
 
@@ -86,6 +86,12 @@ def test_tokens_file_errors(tmp_path):
     src = TokensDataConfig(path=str(tmp_path / "y.bin")).build()
     with pytest.raises(UserError, match="use the tokenizer the file was made with"):
         src.stream("train", ByteTokenizer(), tmp_path)
+    tokens_file.write(tmp_path / "cut.bin", np.array([1, 2, 3]), vocab_size=70000, eos_id=0,
+                      tokenizer="other")  # 70,000 ids: uint32, 4 bytes each
+    with open(tmp_path / "cut.bin", "r+b") as f:
+        f.truncate(10)  # a copy cut short mid-id
+    with pytest.raises(UserError, match="not a whole number of uint32 ids"):
+        tokens_file.read(tmp_path / "cut.bin")
 
 
 # -- packing ------------------------------------------------------------------------

@@ -18,7 +18,7 @@ from difflaws.distributed.export import export, full_weights
 from difflaws.distributed.launch import torchrun_argv, without_nproc
 from difflaws.distributed.strategy import Strategy
 from difflaws.plugins import PluginHost
-from difflaws.spec.errors import SpecError, UserError
+from difflaws.errors import SpecError, UserError
 
 REPO = Path(__file__).resolve().parents[1]
 LOSS_RTOL = 1e-5  # loss, NELBO and gradient norm: fp32, the same numbers summed in another order

@@ -26,6 +26,7 @@ def losses(run_dir):
     return [json.loads(line) for line in lines]
 
 
+@pytest.mark.slow
 def test_run_nproc_2_fsdp2_matches_one_process(tmp_path):
     """Two FSDP2 processes launched by ``--nproc 2``: rank 0 alone logs each step once, the
     logged losses are those of a one-process run, and the run exports to one file."""

@@ -11,7 +11,7 @@ from conftest import run_cli
 from difflaws.fit import PointTable, fit
 from difflaws.fit import chinchilla as ch
 from difflaws.fit.loss_surface import objective
-from difflaws.spec.errors import UserError
+from difflaws.errors import UserError
 
 
 def _huber(r, d):
@@ -52,15 +52,15 @@ def test_hoffmann_grid_is_the_4500_point_grid():
     assert sorted(set(grid[:, 2])) == [-1.0, -0.5, 0.0, 0.5, 1.0]
 
 
-def test_epoch_refit_via_cli(shared_data):
-    """Acceptance: the Huber-sum optimum on Epoch's 240 points (fitting.md §2).
+def test_epoch_refit_via_cli(published_data):
+    """Acceptance: the Huber-sum optimum on Epoch's 240 points (docs/fitting.md §2).
 
     Reference (Epoch notebook / our numpy+scipy script): E 1.8172, A 477.84/477.83,
     B 2143.86/2143.42, α 0.3473, β 0.3672, objective 0.0010182740.  Tolerances: half a
     unit in the last printed digit for E, α, β and the objective; 0.05 % for A and B
     (the two references differ by 0.02 % in B).
     """
-    out = run_cli("fit", shared_data / "chinchilla_epoch.csv", "--law", "chinchilla",
+    out = run_cli("fit", published_data / "chinchilla_epoch.csv", "--law", "chinchilla",
                   "--drop-highest", "5", "--bootstrap", "0", "--json")
     assert out.returncode == 0, out.stderr
     res = json.loads(out.stdout)
@@ -77,13 +77,13 @@ def test_epoch_refit_via_cli(shared_data):
     assert abs(res["derived"]["a"] - 0.513) < 1e-3
 
 
-def test_epoch_bootstrap_matches_published_errors(shared_data):
+def test_epoch_bootstrap_matches_published_errors(published_data):
     """Bootstrap SEs vs Epoch's 4000-draw values (A 124.5, E 0.026, α 0.0154, β 0.0206).
 
     With 400 replicates the SE of an SE is ~3.5 %; 20 % leaves room for the
     different resampling draws and refit starts.
     """
-    res = fit("chinchilla", shared_data / "chinchilla_epoch.csv", drop_highest=5,
+    res = fit("chinchilla", published_data / "chinchilla_epoch.csv", drop_highest=5,
               grid="small", bootstrap=400, seed=3)
     se = res.diagnostics["bootstrap"]["se"]
     for name, ref in (("A", 124.5), ("E", 0.026), ("alpha", 0.0154), ("beta", 0.0206)):

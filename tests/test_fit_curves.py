@@ -9,7 +9,7 @@ import pytest
 
 from difflaws.fit import PointTable, fit, load_points
 from difflaws.fit.curves import fit_curve
-from difflaws.spec.errors import UserError
+from difflaws.errors import UserError
 
 # L(N, D) = E + A/N^α + B/D^β; along one run N is fixed, so L(D) = C₀ + B·D^−β exactly.
 E, A, B, AL, BE = 1.7, 400.0, 400.0, 0.34, 0.34
@@ -58,7 +58,7 @@ def test_budget_outside_every_run_is_a_user_error():
 
 
 def test_isoflop_from_single_constant_lr_runs_recovers_frontier():
-    """With α = β and A = B, N*(C) = (C/6)^0.5 exactly (closed form, fitting.md §1)."""
+    """With α = β and A = B, N*(C) = (C/6)^0.5 exactly (closed form, docs/fitting.md §1)."""
     table = curve_table(np.geomspace(4e7, 4e10, 13), np.geomspace(1e7, 1e12, 40))
     res = fit("isoflop", table, convention="6P", budgets=list(np.geomspace(1e18, 1e20, 5)),
               bootstrap=0)

@@ -1,4 +1,4 @@
-"""B*(D) and η*(B) laws: per-group parabola vertices, then power laws (math.md §6.4)."""
+"""B*(D) and η*(B) laws: per-group parabola vertices, then power laws (docs/theory.md §6.4)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from difflaws.fit import PointTable, fit
-from difflaws.spec.errors import UserError
+from difflaws.errors import UserError
 
 # the paper's global laws, used as ground truth for synthetic sweeps
 B_LAW = (10 ** -2.4, 0.8225)

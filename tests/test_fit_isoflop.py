@@ -7,7 +7,7 @@ import pytest
 
 from difflaws.fit import PointTable, fit
 from difflaws.fit.chinchilla import allocation
-from difflaws.spec.errors import UserError
+from difflaws.errors import UserError
 
 TRUE = {"E": 1.7, "A": 400.0, "B": 400.0, "alpha": 0.34, "beta": 0.34}
 
@@ -33,11 +33,11 @@ def isoflop_table(budgets, span=1.5, sizes=9, noise=0.0, seed=0, shift=0.0):
     return PointTable(cols, source="synthetic.csv")
 
 
-def test_llama3_isoflop_law(shared_data):
+def test_llama3_isoflop_law(published_data):
     """Meta: D* = 0.29·C^0.53, i.e. 16.55T tokens at 3.8e25 FLOP.  On the digitised
     points we require |α − 0.53| < 0.02 and D*(3.8e25) within 10 % of 16.55T (the
     prefactor alone is meaningless at this precision: it trades off against α)."""
-    res = fit("isoflop", shared_data / "llama3_isoflops.csv", bootstrap=500)
+    res = fit("isoflop", published_data / "llama3_isoflops.csv", bootstrap=500)
     d = res.params["D_star"]
     assert abs(d["alpha"] - 0.53) < 0.02
     assert d["A"] * 3.8e25 ** d["alpha"] == pytest.approx(16.55e12, rel=0.10)

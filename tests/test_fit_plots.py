@@ -5,8 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from difflaws.fit import fit
-from difflaws.plots import plot_results
+from difflaws.fit import fit, plot
 from test_fit_curves import curve_table
 from test_fit_hyperlaws import batch_table
 from test_fit_isoflop import isoflop_table
@@ -28,5 +27,5 @@ def _check(paths):
 ])
 def test_figure_written(tmp_path, law, make, options):
     res = fit(law, make(), **options)
-    _check(plot_results({None: res}, tmp_path / f"{law}.png"))
+    _check(plot(law, {None: res}, tmp_path / f"{law}.png"))
 

@@ -8,7 +8,7 @@ from scipy.optimize import minimize
 
 from difflaws.fit import PointTable, fit, load_points
 from difflaws.fit.powerlaw import huber_line
-from difflaws.spec.errors import UserError
+from difflaws.errors import UserError
 
 
 def test_irls_equals_direct_minimisation_of_the_huber_loss():
@@ -53,10 +53,10 @@ def test_bootstrap_interval_covers_truth_on_noisy_data():
     assert res.diagnostics["bootstrap"]["replicates"] == 2000
 
 
-def test_porian_exponents(shared_data):
+def test_porian_exponents(published_data):
     """Weighted (1/std²) fits of N*(C) reproduce Porian et al.'s published a to ±0.003:
     RefinedWeb 0.835 (Kaplan reproduction) and 0.497 (all fixes), OWT2 0.864 and 0.518."""
-    table = load_points(shared_data / "porian2024_optimal_points.csv")
+    table = load_points(published_data / "porian2024_optimal_points.csv")
     cases = [("rw", "Reproducing Kaplan et al.", 0.835),
              ("rw", "Optimizer tuning (no decay)", 0.497),
              ("owt2", "Reproducing Kaplan et al.", 0.864),

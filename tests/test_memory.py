@@ -6,12 +6,12 @@ from pathlib import Path
 import pytest
 import torch
 
-from difflaws.components import Slot
+from difflaws.interfaces import interface_for
 from difflaws.engine import figures, load
 from difflaws.plan.devices import parse_bytes
 from difflaws.plan.memory import Footprint, Setup, estimate, min_devices
 from difflaws.plugins import PluginHost
-from difflaws.spec.errors import UserError
+from difflaws.errors import UserError
 
 SPECS = Path(__file__).resolve().parents[1] / "specs"
 
@@ -37,7 +37,7 @@ def test_meta_model_agrees_with_the_figures(ten_b):
     assert built.total_params == count == analytic.total_params
     assert built.block_params == analytic.block_params
     assert built.root_params == analytic.root_params
-    assert count == pytest.approx(9.87e9, rel=0.001)  # math.md §6.5
+    assert count == pytest.approx(9.87e9, rel=0.001)  # docs/theory.md §6.5
 
 
 @pytest.mark.parametrize("strategy, world", [("single", 1), ("ddp", 4)])
@@ -73,7 +73,7 @@ def saved_bytes_per_token(host, shape, seq, batch=1):
     from difflaws.model.rope import rope_angles
 
     cfg = host.converter.structure({"kind": "transformer", "shape": shape,
-                                    "attention": {"kind": "sdpa"}}, Slot["backbone"])
+                                    "attention": {"kind": "sdpa"}}, interface_for("backbone"))
     torch.manual_seed(0)
     model = cfg.build(vocab_size=64, seq_len=seq)
     width, head_dim = cfg.resolved_shape().width, cfg.resolved_shape().head_dim

@@ -80,8 +80,9 @@ def study(tmp_path_factory):
     sweep_dir = root / "markov_micro"
     assert main(["sweep", str(SPEC), "--out", str(sweep_dir), "--jobs", "2"]) == 0
     with sqlite3.connect(sweep_dir / "results.sqlite") as db:
-        runs = db.execute("SELECT status, entropy_rate, unigram_entropy, final_val_nelbo, "
-                          "non_embedding_params FROM runs").fetchall()
+        runs = [(status, json.loads(data)["entropy_rate"], *rest) for status, data, *rest in
+                db.execute("SELECT status, data_metrics, unigram_entropy, final_val_nelbo, "
+                           "non_embedding_params FROM runs")]
         extras = [json.loads(e) for (e,) in db.execute(
             "SELECT extra FROM metrics WHERE val_nelbo IS NOT NULL AND extra IS NOT NULL")]
     stderr = [e["val_nelbo_stderr"] for e in extras if "val_nelbo_stderr" in e]

@@ -6,12 +6,12 @@ import math
 import pytest
 import torch
 
-from difflaws.components import Slot
+from difflaws.interfaces import interface_for
 from difflaws.model.kernels.sdpa import sdpa_attention
 from difflaws.model.kernels.xformers import pack_with_sinks
 from difflaws.model.masks import AttentionMask
 from difflaws.plugins import PluginHost
-from difflaws.spec.errors import UserError
+from difflaws.errors import UserError
 
 HOST = PluginHost(entry_points=False)
 B, H, T, D = 2, 3, 9, 8
@@ -24,7 +24,7 @@ def qkv(seed=0, dtype=torch.float32, device="cpu"):
 
 
 def reference(q, k, v, doc_ids, prefix_len, softcap, sink_k, sink_v):
-    """Loop over rows and queries; the rule is written out from math.md §2.4."""
+    """Loop over rows and queries; the rule is written out from docs/theory.md §2.4."""
     out = torch.zeros_like(q)
     for b in range(B):
         for i in range(T):
@@ -90,7 +90,7 @@ def test_xformers_packing_matches_dense_attention():
 
 def backbone(**table):
     return HOST.converter.structure({"kind": "transformer", "shape": "L1-D64", **table},
-                                    Slot["backbone"])
+                                    interface_for("backbone"))
 
 
 def test_auto_picks_sdpa_on_cpu_and_says_why(caplog):

@@ -4,14 +4,14 @@ import time
 
 import pytest
 
-from difflaws.components import Slot
+from difflaws.interfaces import interface_for
 from difflaws.plugins import PluginHost
-from difflaws.spec.errors import SpecError
+from difflaws.errors import SpecError
 
 V = 131_072
 HOST = PluginHost(entry_points=False)
 
-# math.md §6.1 (sweep) and §6.5 (scaled-up): non-embedding and total parameters as printed
+# docs/theory.md §6.1 (sweep) and §6.5 (scaled-up): non-embedding and total parameters as printed
 SWEEP = {"L8-D512-H8": (25.2e6, 159e6), "L10-D640-H10": (49.2e6, 217e6),
          "L12-D768-H12": (85.1e6, 286e6), "L16-D1024-H16": (201.6e6, 470e6),
          "L20-D1536-H12": (566.7e6, 969e6)}
@@ -20,7 +20,7 @@ SCALED = {"L18-D3072": (2.039e9, 2.84e9), "L19-D3072": (2.152e9, 2.96e9),
 
 
 def backbone(**table):
-    return HOST.converter.structure({"kind": "transformer", **table}, Slot["backbone"])
+    return HOST.converter.structure({"kind": "transformer", **table}, interface_for("backbone"))
 
 
 def rel(a, b):
@@ -46,7 +46,7 @@ def test_scaled_up_shapes_match_paper_within_0_5_percent(name):
 
 
 def test_paper_formula_reproduces_the_released_csv_exactly():
-    # isoloss.csv rows (math.md §7) give L20-D1536: non_emb 566662656, total 969315840
+    # isoloss.csv rows (docs/theory.md §7) give L20-D1536: non_emb 566662656, total 969315840
     fig = backbone(shape="L20-D1536-H12").figures(vocab_size=V, seq_len=2048)
     assert fig["non_embedding_params_paper"] == 566_662_656
     assert fig["non_embedding_params_paper"] + fig["embedding_params"] == 969_315_840

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from difflaws.components import Slot
+from difflaws.interfaces import interface_for
 from difflaws.model.norm import RMSNorm
 from difflaws.model.rope import apply_rope, rope_angles
 from difflaws.plugins import PluginHost
@@ -18,8 +18,8 @@ V = 50
 def make(seed=0, **table):
     """A tiny model with a non-zero head (standard init) so logits carry information."""
     table = {"shape": "L2-D64-H4", "attention": "sdpa", **table}
-    cfg = HOST.converter.structure({"kind": "transformer", **table}, Slot["backbone"])
-    param = HOST.converter.structure({"kind": "standard"}, Slot["parameterization"]).build()
+    cfg = HOST.converter.structure({"kind": "transformer", **table}, interface_for("backbone"))
+    param = HOST.converter.structure({"kind": "standard"}, interface_for("parameterization")).build()
     torch.manual_seed(seed)
     model = cfg.build(vocab_size=V, seq_len=32, parameterization=param)
     model.init_weights(torch.Generator().manual_seed(seed))
@@ -124,10 +124,10 @@ def test_rope_scores_depend_only_on_relative_position():
 
 
 def test_max_seq_len():
-    from difflaws.spec.errors import UserError
+    from difflaws.errors import UserError
 
     cfg = HOST.converter.structure({"kind": "transformer", "shape": "L1-D64", "max_seq_len": 8},
-                                   Slot["backbone"])
+                                   interface_for("backbone"))
     with pytest.raises(UserError, match="backbone.max_seq_len"):
         cfg.build(vocab_size=V, seq_len=16)
     model = cfg.build(vocab_size=V, seq_len=8)

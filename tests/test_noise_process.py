@@ -10,7 +10,7 @@ import torch
 
 import difflaws.noise as noise
 from difflaws.noise import NoiseProcess
-from difflaws.spec.errors import UserError
+from difflaws.errors import UserError
 from noise_helpers import KINDS, KINDS_AND_TILTED, MASK, V, TiltedMix, clean_tokens, kind_id, make
 
 
@@ -36,7 +36,7 @@ def test_corruption_follows_marginal(item):
 
 
 def test_hybrid_shares_match_math_md():
-    """math.md §2.2: P(z=x) = σ(λ) + σ(−λ)s/N, P(z=m) = σ(−λ)(1−s), other v: σ(−λ)s/N."""
+    """docs/theory.md §2.2: P(z=x) = σ(λ) + σ(−λ)s/N, P(z=m) = σ(−λ)(1−s), other v: σ(−λ)s/N."""
     proc = noise.build("hybrid", V, MASK, shift=2.0)
     for lam in (-3.0, 0.5, 4.0):
         s = 1 / (1 + math.exp(-(lam + 2.0)))
@@ -48,7 +48,7 @@ def test_hybrid_shares_match_math_md():
 
 
 def test_gidd_marginal_matches_time_form():
-    """math.md §1.2 in t: α_t = (1−t)/C_t, β_tπ_t = (t·m + c_t·u)/C_t, at λ(t) = logit α_t."""
+    """docs/theory.md §1.2 in t: α_t = (1−t)/C_t, β_tπ_t = (t·m + c_t·u)/C_t, at λ(t) = logit α_t."""
     p_u, gamma = 0.2, 1.0
     proc = noise.build("gidd", V, MASK, p_u=p_u, gamma=gamma)
     B = 2**gamma * p_u / (1 - p_u)
@@ -60,7 +60,7 @@ def test_gidd_marginal_matches_time_form():
         assert q[2].item() == pytest.approx(alpha + c / (1 + c) / (V - 1), rel=1e-9)
         assert q[MASK].item() == pytest.approx(t / (1 + c), rel=1e-9)
         assert q[7].item() == pytest.approx(c / (1 + c) / (V - 1), rel=1e-9)
-    # the uniformly-noised fraction σ(−λ)·s = c_t/C_t equals p_u at t = ½ (math.md §1.2)
+    # the uniformly-noised fraction σ(−λ)·s = c_t/C_t equals p_u at t = ½ (docs/theory.md §1.2)
     t = 0.5
     c = B * 0.25 ** (gamma / 2)
     lam = torch.tensor(math.log((1 - t) / (t + c)), dtype=torch.float64)
@@ -93,7 +93,7 @@ def test_closed_form_weights_match_finite_differences(item):
 
 
 def test_hybrid_weight_table():
-    """math.md §2.3 closed forms for a = 1: 1 + s on masks, s on other tokens, s²/(s + Ne^λ) on x."""
+    """docs/theory.md §2.3 closed forms for a = 1: 1 + s on masks, s on other tokens, s²/(s + Ne^λ) on x."""
     proc = noise.build("hybrid", V, MASK, shift=0.5)
     lam = torch.tensor(1.3, dtype=torch.float64)
     s = torch.sigmoid(lam + 0.5)

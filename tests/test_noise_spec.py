@@ -7,16 +7,16 @@ import pytest
 
 from difflaws.builtins.noise import HybridNoiseConfig
 from difflaws.noise.schedule import CosineSchedule, LinearSchedule
-from difflaws.components import Slot, default_kind
+from difflaws.interfaces import NoiseConfig, SamplerConfig, default_of
 from difflaws.plugins import PluginHost
-from difflaws.spec.errors import SpecError
+from difflaws.errors import SpecError
 from difflaws.spec.load import load_spec
 
 
 @attrs.frozen(kw_only=True)
 class _NoiseOnlySpec:
-    noise: Slot["noise"]
-    sampler: Slot["sampler"] = default_kind("sampler", "ancestral")
+    noise: NoiseConfig
+    sampler: SamplerConfig = default_of("sampler")
 
 
 def _load(tmp_path, text):

@@ -11,7 +11,7 @@ from difflaws.builtins.optimizers import AdamWConfig, LaPropConfig
 from difflaws.model.records import ParamRecord
 from difflaws.optim.groups import param_groups
 from difflaws.optim.schedule import apply_lr, wsd_multiplier
-from difflaws.spec.errors import UserError
+from difflaws.errors import UserError
 
 
 def test_wsd_warmup_constant_cooldown():
@@ -54,7 +54,7 @@ def test_groups_and_schedule_keep_lr_mult():
 
 
 def laprop_by_hand(theta, grads, lr, b1, b2, eps, wd):
-    """Scalar LaProp from math.md §3, debiased betas, in plain floats."""
+    """Scalar LaProp from docs/theory.md §3, debiased betas, in plain floats."""
     m = nu = 0.0
     for k, g in enumerate(grads, start=1):
         bb1 = 1 - (1 - b1) / (1 - b1 ** k)
@@ -92,7 +92,7 @@ def test_laprop_first_step_is_a_sign_step():
 
 
 def test_bad_betas_name_the_field():
-    from difflaws.spec.errors import FieldError
+    from difflaws.errors import FieldError
 
     with pytest.raises(FieldError, match="betas"):
         LaPropConfig(betas=[0.9, 1.0])

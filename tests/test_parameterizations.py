@@ -5,14 +5,14 @@ import math
 import attrs
 import pytest
 
-from difflaws.components import Slot, default_kind
+from difflaws.interfaces import BackboneConfig, ParameterizationConfig, default_of
 from difflaws.plugins import PluginHost
 
 HOST = PluginHost(entry_points=False)
 
 
 def structure(category, table):
-    return HOST.converter.structure(table, Slot[category])
+    return HOST.structure(category, table)
 
 
 def records_of(shape, param_table, **backbone):
@@ -28,7 +28,7 @@ def recs_numel(model, name):
 
 @pytest.mark.parametrize("depth,width", [(8, 512), (12, 768), (20, 1536)])
 def test_completep_reproduces_the_paper_table(depth, width):
-    # math.md §3 (groups) and §4 (gidd-easydel column), written out with the paper's absolute numbers
+    # docs/theory.md §3 (groups) and §4 (gidd-easydel column), written out with the paper's absolute numbers
     model, recs = records_of(f"L{depth}-D{width}", {"kind": "completep"})
     eps = 1e-8 / (width * depth)
     hidden = [n for n in recs if n.endswith((".qkv.weight", ".o.weight", ".up.weight", ".down.weight"))]
@@ -84,8 +84,8 @@ def test_adaln_matrices_are_hidden_but_zero_initialised():
 class ModelSpec:
     """The two tables that matter here, structured exactly as the full Spec structures them."""
 
-    backbone: Slot["backbone"]
-    parameterization: Slot["parameterization"] = default_kind("parameterization", "completep")
+    backbone: BackboneConfig
+    parameterization: ParameterizationConfig = default_of("parameterization")
 
 
 def test_switching_is_a_spec_change(tmp_path):

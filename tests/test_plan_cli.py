@@ -19,7 +19,7 @@ def cli(capsys, *args):
 
 
 def test_plan_uniform_1e22_is_the_papers_10b_run(capsys):
-    """Acceptance (issue 6): 1e22 FLOPs with the uniform laws ≈ gidd-unif-10b (math.md §6.5)."""
+    """Acceptance (issue 6): 1e22 FLOPs with the uniform laws ≈ gidd-unif-10b (docs/theory.md §6.5)."""
     code, out, err = cli(capsys, "plan", "--compute", "1e22", "--noise", "uniform", "--json")
     assert code == 0
     plan = json.loads(out)

@@ -1,6 +1,6 @@
 """Law sets: the paper's transcribed laws and laws read from `difflaws fit --json`.
 
-Expected numbers come from math.md's own worked examples (§6.3-6.5, computed
+Expected numbers come from docs/theory.md's own worked examples (§6.3-6.5, computed
 there independently of this code) and from closed forms re-derived here
 numerically.
 """
@@ -12,23 +12,24 @@ import numpy as np
 import pytest
 from scipy.optimize import minimize_scalar
 
+from difflaws.fit.chinchilla import compute_optimal_frontier
 from difflaws.plan import fitted_laws
 from difflaws.plan.laws import GLOBAL, check_budget, load_law_set
-from difflaws.plan.paper_laws import LAW_SETS, NOISES
-from difflaws.spec.errors import UserError
+from difflaws.plan.paper_laws import NOISES, VARIANTS
+from difflaws.errors import UserError
 
 
-@pytest.mark.parametrize("name", sorted(LAW_SETS))
+@pytest.mark.parametrize("name", sorted(VARIANTS))
 @pytest.mark.parametrize("noise", NOISES)
 def test_frontier_spends_the_budget(name, noise):
     """N*(C)·D*(C) = C for every transcribed pair (catches a mistyped coefficient)."""
-    laws, _ = LAW_SETS[name].for_noise(noise)
+    laws, _ = load_law_set(name).for_noise(noise)
     for C in (1e18, 1e20, 1e22):
         assert laws.N_star(C) * laws.D_star(C) / C == pytest.approx(1.0, rel=0.01)
 
 
 @pytest.mark.parametrize("noise, compute, d_star, m_star", [
-    ("uniform", 1e22, 1.80e11, 5.55e10),  # math.md §6.3 worked example
+    ("uniform", 1e22, 1.80e11, 5.55e10),  # docs/theory.md §6.3 worked example
     ("masked", 1e22, 1.98e11, 5.06e10),
 ])
 def test_paper_worked_example(noise, compute, d_star, m_star):
@@ -39,7 +40,7 @@ def test_paper_worked_example(noise, compute, d_star, m_star):
 
 
 @pytest.mark.parametrize("noise, compute, unannealed, annealed", [
-    ("masked", 1e21, 2.472, 2.413),  # math.md §6.5
+    ("masked", 1e21, 2.472, 2.413),  # docs/theory.md §6.5
     ("uniform", 1e21, 2.506, 2.446),
     ("uniform", 1e22, 2.223, 2.169),
 ])
@@ -51,7 +52,7 @@ def test_paper_loss_predictions(noise, compute, unannealed, annealed):
 
 
 def test_global_lr_law_matches_the_papers_predictions():
-    """math.md §6.4: η*(3.1M tokens) ≈ 1.44 and η*(6.3M tokens) ≈ 1.82 with the global law."""
+    """docs/theory.md §6.4: η*(3.1M tokens) ≈ 1.44 and η*(6.3M tokens) ≈ 1.82 with the global law."""
     lr = load_law_set("paper").noises[GLOBAL].lr_star
     assert lr(1536 * 2048) == pytest.approx(1.44, abs=0.01)
     assert lr(3072 * 2048) == pytest.approx(1.82, abs=0.01)
@@ -94,7 +95,7 @@ def test_isoflop_json_and_budget_range(tmp_path):
 def test_chinchilla_frontier_matches_numeric_optimum():
     """The closed form N*(C) against a direct minimisation of L(N, C/(6N))."""
     p = {"E": 1.8172, "A": 477.83, "B": 2143.42, "alpha": 0.3473, "beta": 0.3672}
-    frontier = fitted_laws.chinchilla_frontier(p)
+    frontier = compute_optimal_frontier(p)
     for C in (1e19, 1e22, 1e24):
         loss = lambda u: p["A"] / math.exp(u) ** p["alpha"] + p["B"] / (C / (6 * math.exp(u))) ** p["beta"]
         u = minimize_scalar(loss, bounds=(math.log(1e5), math.log(1e14)), method="bounded",

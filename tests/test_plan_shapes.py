@@ -1,4 +1,4 @@
-"""Shape search and predictions, measured with math.md §5's formulas (not the backbone's code)."""
+"""Shape search and predictions, measured with docs/theory.md §5's formulas (not the backbone's code)."""
 
 import pytest
 
@@ -10,7 +10,7 @@ T = 2048
 
 
 def paper_measure(depth, width):
-    """math.md §5: M = 72·L·d² + 12·L·d·T; P = L(12d² + 14d) + d; head dim 64 / 128."""
+    """docs/theory.md §5: M = 72·L·d² + 12·L·d·T; P = L(12d² + 14d) + d; head dim 64 / 128."""
     head_dim = 64 if width <= 1024 else 128
     params = depth * (12 * width ** 2 + 14 * width) + width
     return {"depth": depth, "width": width, "heads": width // head_dim,
@@ -19,7 +19,7 @@ def paper_measure(depth, width):
 
 
 @pytest.mark.parametrize("target, expected", [
-    (5.58e10, (34, 4608)),  # gidd-unif-10b (math.md §6.5)
+    (5.58e10, (34, 4608)),  # gidd-unif-10b (docs/theory.md §6.5)
     (1.434e10, (19, 3072)),  # gidd-unif-3b
     (1.359e10, (18, 3072)),  # gidd-mask-3b
 ])
@@ -58,7 +58,7 @@ def test_round_batch():
 
 
 def test_uniform_1e22_prediction_is_the_papers_10b_run():
-    """Acceptance: the uniform laws at 1e22 FLOPs give the paper's 10B run (math.md §6.5)."""
+    """Acceptance: the uniform laws at 1e22 FLOPs give the paper's 10B run (docs/theory.md §6.5)."""
     p = predict(load_law_set("paper"), 1e22, "unif", paper_measure)
     assert p.noise == "uniform"
     assert (p.shape.depth, p.shape.width, p.shape.heads) == (34, 4608, 36)
@@ -81,5 +81,6 @@ def test_inside_the_fitted_range_no_warning():
 
 
 def test_noise_aliases():
-    assert canonical_noise("MASK") == "masked"
-    assert canonical_noise("high_uniform") == "high-uniform"
+    paper = load_law_set("paper")
+    assert canonical_noise("MASK", paper) == "masked"
+    assert canonical_noise("high_uniform", paper) == "high-uniform"

@@ -12,6 +12,7 @@ try:
 except ModuleNotFoundError:  # Python < 3.11
     import tomli as tomllib
 
+import pytest
 from conftest import REPO, run_cli
 
 MINIMAL = REPO / "tests" / "specs" / "minimal.toml"
@@ -19,9 +20,10 @@ MINIMAL = REPO / "tests" / "specs" / "minimal.toml"
 SCHEDULE_PLUGIN = '''
 import attrs
 from difflaws import hookimpl
+from difflaws.interfaces import ScheduleConfig
 
 @attrs.frozen(kw_only=True)
-class HalfwaySchedule:
+class HalfwaySchedule(ScheduleConfig):
     """Test schedule shipped by a third-party package."""
     sharpness: float = 1.0
 
@@ -121,6 +123,7 @@ def test_pip_installed_package_is_discovered(tmp_path):
     assert record["version"] == "0.3.0" and record["error"] is None
 
 
+@pytest.mark.slow
 def test_example_package_trains_a_spec_without_touching_the_core(tmp_path):
     """plugins/difflaws-example, found through its entry point, drives a real run."""
     example = REPO / "plugins" / "difflaws-example"

@@ -8,6 +8,7 @@ the built-in plugins.
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 import types
 
 import attrs
@@ -15,14 +16,14 @@ import pytest
 from attrs.validators import gt, in_
 
 from difflaws import hookimpl
-from difflaws.components import Slot
+from difflaws.interfaces import NoiseConfig, ScheduleConfig
 from difflaws.plugins import PluginHost
 from difflaws.spec import SpecError, load_spec, resolved_toml
 from difflaws.spec.load import read_with_bases
 
 
 @attrs.frozen(kw_only=True)
-class StepSchedule:
+class StepSchedule(ScheduleConfig):
     """Test schedule."""
 
     eps: float = 1e-3
@@ -32,13 +33,13 @@ class StepSchedule:
 
 
 @attrs.frozen(kw_only=True)
-class MixNoise:
+class MixNoise(NoiseConfig):
     """Test noise process."""
 
     shift: float = 0.0
     scale: float = attrs.field(default=1.0, validator=gt(0))
     mode: str = attrs.field(default="a", validator=in_(("a", "b")))
-    schedule: Slot["schedule"] = attrs.Factory(StepSchedule)
+    schedule: ScheduleConfig = attrs.Factory(StepSchedule)
 
     def build(self, **context):
         return ("mix", self.shift, context)
@@ -49,7 +50,7 @@ class MiniSpec:
     name: str = ""
     seed: int = 0
     tags: list[str] = attrs.Factory(list)
-    noise: Slot["noise"]
+    noise: NoiseConfig
 
 
 def _host():
@@ -99,6 +100,16 @@ def test_base_chain_deep_merges_tables(tmp_path):
     assert spec.seed == 3
     assert spec.tags == ["b"]  # arrays replace, they do not concatenate
     assert (spec.noise.shift, spec.noise.scale) == (5.0, 2.0)
+
+
+def test_a_table_whose_kind_changes_replaces_the_base_table(tmp_path):
+    """The base's hybrid `shift` is no key of masked noise: merging it in would be an error."""
+    minimal = Path(__file__).parent / "specs" / "minimal.toml"
+    child = write(tmp_path, "child.toml", f'base = {str(minimal)!r}\n[noise]\nkind = "masked"\n'
+                                          '[backbone]\nshape = "L2-D128"\n')
+    spec = load_spec(child, host=PluginHost(entry_points=False))
+    assert type(spec.noise).__name__ == "MaskedNoiseConfig"
+    assert spec.backbone.shape == "L2-D128"  # same kind: merged key by key, as before
 
 
 def test_set_overrides_are_typed_by_the_schema(tmp_path):
@@ -198,7 +209,7 @@ def test_unknown_category_or_duplicate_kind_disables_only_that_plugin():
     dup = types.ModuleType("dup_plugin")
 
     @attrs.frozen
-    class Other:
+    class Other(ScheduleConfig):
         def build(self, **context):
             return None
 

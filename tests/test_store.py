@@ -16,10 +16,24 @@ def test_schema_and_wal(tmp_path):
     assert {"runs", "configs", "metrics"} <= tables
     con = sqlite3.connect(tmp_path / "results.sqlite")
     cols = {r[1] for r in con.execute("PRAGMA table_info(runs)")}
-    for needed in ("noise_kind", "shift", "non_embedding_params", "total_params",
-                   "flops_per_token_M", "flops_per_token_6P", "batch_size", "lr", "seq_len",
+    for needed in ("noise_kind", "noise_label", "noise_params", "data_metrics",
+                   "non_embedding_params", "total_params", "flops_per_token_M", "flops_per_token_6P", "batch_size", "lr", "seq_len",
                    "status"):
         assert needed in cols
+
+
+def test_an_older_workspace_gains_the_new_columns_and_keeps_its_rows(tmp_path):
+    path = tmp_path / "results.sqlite"
+    with sqlite3.connect(path) as old:  # the runs table as difflaws 0.1 wrote it, trimmed
+        old.execute("CREATE TABLE runs (run_id TEXT PRIMARY KEY, name TEXT NOT NULL, "
+                    "run_dir TEXT NOT NULL, status TEXT NOT NULL, shift REAL)")
+        old.execute("INSERT INTO runs VALUES ('a', 'a', '/x/a', 'finished', 2.0)")
+    ResultsDB(path).close()
+    con = sqlite3.connect(path)
+    cols = {r[1] for r in con.execute("PRAGMA table_info(runs)")}
+    assert {"noise_label", "noise_params", "data_metrics", "final_val_nelbo"} <= cols
+    assert con.execute("SELECT status, shift, noise_label FROM runs").fetchall() == \
+        [("finished", 2.0, None)]
 
 
 def test_runs_configs_and_metrics(tmp_path):

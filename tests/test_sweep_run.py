@@ -111,7 +111,7 @@ def test_submitit_local_executor_runs_a_two_point_sweep(tmp_path, capsys):
     runs, steps = db_rows(sweep_dir)
     assert [(r[1], r[2], r[3]) for r in runs] == [("finished", 0.1, 8), ("finished", 0.3, 8)]
     assert all(r[4] is not None and r[4] > 0 for r in runs)
-    assert any((sweep_dir / "submitit").iterdir())  # submitit's own job files
+    assert any((sweep_dir / "executor").iterdir())  # submitit's own job files
 
 
 def test_dry_run_lists_commands_without_running(tmp_path, capsys):

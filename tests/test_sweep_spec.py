@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from difflaws.plugins import PluginHost
-from difflaws.spec.errors import SpecError
+from difflaws.errors import SpecError
 from difflaws.spec.load import parse_override
 from difflaws.sweep.load import load_sweep
 from difflaws.sweep.members import literal

@@ -9,7 +9,7 @@ import pytest
 from difflaws.builtins.tokenizers import (BPETokenizerConfig, BytesTokenizerConfig,
                                           HFTokenizerConfig, TiktokenTokenizerConfig)
 from difflaws.data.text import TextSource
-from difflaws.spec.errors import UserError
+from difflaws.errors import UserError
 
 TEXT = "naïve café — ünïcödé ✓\nprint('hello')\n"
 

@@ -70,7 +70,7 @@ def test_seq_len_above_backbone_max_is_exit_2(tmp_path, capsys):
     spec = write(tmp_path, BASE + MARKOV)
     code, _, err = run(capsys, "run", spec, "--set", "train.seq_len=128", "--out",
                        tmp_path / "ws" / "r")
-    assert code == 2 and "train.seq_len" in err and "max_seq_len" in err
+    assert code == 2 and "train.seq_len" in err and "context limit 64" in err
     assert not (tmp_path / "ws").exists()
 
 

@@ -7,6 +7,8 @@ chain's exact entropy rate, which no model can beat in expectation.
 
 from __future__ import annotations
 
+import pytest
+
 from difflaws import engine
 from difflaws.plugins import default_host
 from difflaws.train.trainer import train
@@ -50,6 +52,7 @@ device = "cpu"
 """
 
 
+@pytest.mark.slow
 def test_short_run_beats_unigram_entropy_and_respects_the_floor(tmp_path):
     path = tmp_path / "spec.toml"
     path.write_text(SPEC)

@@ -15,6 +15,8 @@ import subprocess
 import sys
 import time
 
+import pytest
+
 from difflaws.checkpoint import io as ckpt_io
 from difflaws.train.trainer import STEP_SLEEP_ENV
 
@@ -63,6 +65,7 @@ def curve(run_dir):
             for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
 
 
+@pytest.mark.slow
 def test_sigkill_and_resume_is_bitwise_identical(tmp_path):
     spec_path = tmp_path / "spec.toml"
     spec_path.write_text(SPEC)

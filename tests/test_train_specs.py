@@ -11,7 +11,7 @@ from difflaws import engine
 from difflaws.plugins import default_host
 
 SPECS = Path(__file__).resolve().parents[1] / "specs"
-PAPER_SHAPES = {  # math.md §6.1: non-embedding parameters (millions)
+PAPER_SHAPES = {  # docs/theory.md §6.1: non-embedding parameters (millions)
     "L8-D512": 25.2, "L10-D640": 49.2, "L12-D768": 85.1, "L16-D1024": 201.6, "L20-D1536": 566.7,
 }
 
@@ -43,7 +43,7 @@ def test_shape_specs_match_the_paper(shape):
     assert default_host().registry.kind_of(spec.optimizer).name == "laprop"
     assert default_host().registry.kind_of(spec.parameterization).name == "completep"
     d, L = int(shape.split("-D")[1]), int(shape[1:].split("-")[0])
-    # the paper's count P = L(12d² + 14d) + d (math.md §5), against its table
+    # the paper's count P = L(12d² + 14d) + d (docs/theory.md §5), against its table
     assert (L * (12 * d * d + 14 * d) + d) / 1e6 == pytest.approx(PAPER_SHAPES[shape], abs=0.1)
     figures = engine.figures(spec)
     assert figures["depth"] == L and figures["width"] == d

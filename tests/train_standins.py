@@ -13,6 +13,8 @@ import torch
 import torch.nn.functional as F
 
 from difflaws import hookimpl
+from difflaws.interfaces import (BackboneConfig, NoiseConfig, ParameterizationConfig,
+                                 SamplerConfig)
 from difflaws.model.records import ParamRecord
 
 
@@ -50,10 +52,10 @@ class StandinProcess:
 
 
 @attrs.frozen(kw_only=True)
-class StandinNoiseConfig:
+class StandinNoiseConfig(NoiseConfig):
     """Stand-in masked noise for tests."""
 
-    def build(self, vocab_size, mask_id, **context):
+    def make_process(self, vocab_size, mask_id, **options):
         return StandinProcess(vocab_size, mask_id)
 
 
@@ -83,14 +85,18 @@ class StandinModel(torch.nn.Module):
 
 
 @attrs.frozen(kw_only=True)
-class StandinBackboneConfig:
+class StandinBackboneConfig(BackboneConfig):
     """Stand-in backbone for tests."""
 
     width: int = 16
     max_seq_len: int | None = 4096
 
-    def build(self, vocab_size, seq_len, parameterization=None, device="cpu", meta=False):
+    def build(self, vocab_size, seq_len=None, parameterization=None, device="cpu", meta=False,
+              **context):
         return StandinModel(vocab_size, self.width, device)
+
+    def max_context(self):
+        return self.max_seq_len
 
     def figures(self, vocab_size, seq_len):
         d = self.width
@@ -101,7 +107,7 @@ class StandinBackboneConfig:
 
 
 @attrs.frozen(kw_only=True)
-class StandinParameterizationConfig:
+class StandinParameterizationConfig(ParameterizationConfig):
     """Stand-in parameterization for tests."""
 
     def build(self, **context):
@@ -119,7 +125,7 @@ class StandinSampler:
 
 
 @attrs.frozen(kw_only=True)
-class StandinSamplerConfig:
+class StandinSamplerConfig(SamplerConfig):
     """Stand-in sampler for tests."""
 
     def build(self, **context):

@@ -14,7 +14,8 @@ import logging
 import attrs
 
 from difflaws import hookimpl
-from difflaws.spec.errors import UserError
+from difflaws.errors import UserError
+from difflaws.interfaces import AttentionConfig
 
 log = logging.getLogger(__name__)
 
@@ -35,20 +36,23 @@ def xformers_importable() -> bool:
 
 
 @attrs.frozen(kw_only=True)
-class SdpaConfig:
+class SdpaConfig(AttentionConfig):
     """PyTorch scaled_dot_product_attention (CPU and GPU); explicit scores when soft-capping."""
 
-    def build(self, device=None, softcap: float = 0.0):
+    def build(self, device=None, softcap: float = 0.0, **context):
         from difflaws.model.kernels.sdpa import sdpa_attention
 
         return sdpa_attention
 
 
 @attrs.frozen(kw_only=True)
-class XformersConfig:
+class XformersConfig(AttentionConfig):
     """xformers memory_efficient_attention with block-diagonal masks for packed documents (CUDA only)."""
 
-    def build(self, device=None, softcap: float = 0.0):
+    def supports_softcap(self) -> bool:
+        return False
+
+    def build(self, device=None, softcap: float = 0.0, **context):
         if str(device) == "meta":  # sizing and planning only: nothing will run
             from difflaws.model.kernels.xformers import xformers_attention
 
@@ -68,10 +72,10 @@ class XformersConfig:
 
 
 @attrs.frozen(kw_only=True)
-class AutoAttentionConfig:
+class AutoAttentionConfig(AttentionConfig):
     """xformers when it loads, the device is CUDA and logits are not soft-capped; otherwise sdpa."""
 
-    def build(self, device=None, softcap: float = 0.0):
+    def build(self, device=None, softcap: float = 0.0, **context):
         if _is_cuda(device) and softcap <= 0 and xformers_importable():
             log.info("attention: auto chose xformers (CUDA device, xformers loads)")
             return XformersConfig().build(device=device, softcap=softcap)
@@ -85,4 +89,4 @@ class AutoAttentionConfig:
 def difflaws_register_kinds(register):
     register("attention", "sdpa", SdpaConfig)
     register("attention", "xformers", XformersConfig)
-    register("attention", "auto", AutoAttentionConfig)
+    register("attention", "auto", AutoAttentionConfig, default=True)

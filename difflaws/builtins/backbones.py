@@ -7,37 +7,48 @@
 from __future__ import annotations
 
 import attrs
-from attrs.validators import ge, gt, in_, optional
+from attrs.validators import ge, gt, in_, le, optional
 
 from difflaws import hookimpl
-from difflaws.components import Slot, default_kind
 from difflaws.model.shapes import Shape, default_head_dim, parse_shape_name
-from difflaws.spec.errors import FieldError, UserError
+from difflaws.errors import FieldError, UserError
+from difflaws.interfaces import AttentionConfig, BackboneConfig, default_of, key
+from difflaws.spec.types import MAX_SEQ_LEN
 
 
 @attrs.frozen(kw_only=True)
-class TransformerConfig:
+class TransformerConfig(BackboneConfig):
     """Bidirectional pre-norm transformer (RMSNorm, QK-norm, RoPE, soft-capped attention, ReLU² MLP)."""
 
-    shape: str | None = None  # "L8-D512", "L20-D1536-H12"; or give width and depth
-    width: int | None = attrs.field(default=None, validator=optional(gt(0)))
-    depth: int | None = attrs.field(default=None, validator=optional(gt(0)))
-    head_dim: int | None = attrs.field(default=None, validator=optional(gt(0)))
-    mlp_ratio: int = attrs.field(default=4, validator=gt(0))
-    max_seq_len: int | None = attrs.field(default=None, validator=optional(gt(0)))
-    rope_theta: float = attrs.field(default=1e4, validator=gt(0.0))
-    attn_softcap: float = attrs.field(default=30.0, validator=ge(0.0))  # 0 disables
-    attention_sink: bool = True
-    norm_eps: float = attrs.field(default=1e-6, validator=gt(0.0))
-    conditioning: str = attrs.field(default="none", validator=in_(("none", "adaln")))
-    attention: Slot["attention"] = default_kind("attention", "auto")
+    shape: str | None = key(None, doc='shape name L<depth>-D<width>[-H<heads>], e.g. "L8-D512"; '
+                                      'or give width and depth')
+    width: int | None = key(None, validator=optional(gt(0)),
+                            doc="model width d (with depth, instead of shape)")
+    depth: int | None = key(None, validator=optional(gt(0)),
+                            doc="number of transformer blocks L (with width, instead of shape)")
+    head_dim: int | None = key(None, validator=optional(gt(0)),
+                               doc="per-head width; unset: from the shape's heads, "
+                                   "else 64 up to width 1024 and 128 above")
+    mlp_ratio: int = key(4, validator=[gt(0), le(64)],
+                         doc="MLP hidden width as a multiple of the width")
+    max_seq_len: int | None = key(None, validator=optional([gt(0), le(MAX_SEQ_LEN)]),
+                                  doc="longest sequence accepted (train.seq_len must fit); "
+                                      "unset: no limit")
+    rope_theta: float = key(1e4, validator=gt(0.0), doc="RoPE base frequency")
+    attn_softcap: float = key(30.0, validator=ge(0.0),
+                              doc="soft-cap c of attention logits, c·tanh(s/c); 0 disables")
+    attention_sink: bool = key(True, doc="add a learned key/value sink slot per head to attention")
+    norm_eps: float = key(1e-6, validator=gt(0.0), doc="ε of every RMSNorm")
+    conditioning: str = key("none", validator=in_(("none", "adaln")),
+                            doc="how the network sees λ: none (infers it from the tokens) or "
+                                "DiT-style adaLN-Zero")
+    attention: AttentionConfig = key(default_of("attention"),
+                                     doc="the attention kernel ([backbone.attention] table)")
 
     def __attrs_post_init__(self):
         self.resolved_shape()  # raise shape errors when the spec is loaded, not when built
-        from difflaws.builtins.attention import XformersConfig
-
-        if isinstance(self.attention, XformersConfig) and self.attn_softcap > 0:
-            raise FieldError("attention", "xformers cannot soft-cap attention logits; "
+        if self.attn_softcap > 0 and not self.attention.supports_softcap():
+            raise FieldError("attention", "this kernel cannot soft-cap attention logits; "
                                           "set attn_softcap = 0 or use attention = 'sdpa'")
 
     def resolved_shape(self) -> Shape:
@@ -74,6 +85,17 @@ class TransformerConfig:
             raise FieldError("head_dim", f"{head_dim} is odd; RoPE needs an even head_dim")
         return Shape(depth=depth, width=width, head_dim=head_dim, mlp_ratio=self.mlp_ratio)
 
+    def max_context(self) -> int | None:
+        return self.max_seq_len
+
+    def resized(self, width: int, depth: int) -> "TransformerConfig":
+        """The head dimension is kept (capped at the width), so heads scale with width."""
+        head_dim = self.head_dim or min(default_head_dim(width), width)
+        try:
+            return attrs.evolve(self, shape=None, width=width, depth=depth, head_dim=head_dim)
+        except FieldError as exc:
+            raise UserError(f"width {width}, depth {depth}: backbone.{exc.field}: {exc}") from None
+
     def figures(self, vocab_size: int | None, seq_len: int) -> dict:
         shape = self.resolved_shape()
         non_embedding = shape.non_embedding_params(self.attention_sink, self.conditioning)
@@ -103,9 +125,9 @@ class TransformerConfig:
             raise UserError(f"backbone.max_seq_len: train.seq_len {seq_len} exceeds it "
                             f"({self.max_seq_len}); raise max_seq_len or shorten the sequences")
         if parameterization is None:
-            from difflaws.builtins.parameterizations import CompletePConfig
+            from difflaws.plugins import default_host
 
-            parameterization = CompletePConfig().build()
+            parameterization = default_host().default_config("parameterization").build()
         target = torch.device("meta") if meta else torch.device(device or "cpu")
         try:
             kernel = self.attention.build(device=target, softcap=self.attn_softcap)

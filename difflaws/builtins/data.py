@@ -6,16 +6,50 @@ import attrs
 from attrs.validators import ge, gt, instance_of, le, min_len
 
 from difflaws import hookimpl
+from difflaws.errors import FieldError
+from difflaws.interfaces import DataConfig, key
+from difflaws.spec.types import SEED
 
 VAL = [ge(0.0), le(0.5)]
 
+#: the Markov transition table (float64, n_symbols**(order+1) entries) must fit in this
+MARKOV_TABLE_BYTES = 2 ** 30
+#: generating a split holds ~16 bytes per token (int64 ids, float64 draws)
+MARKOV_BYTES_PER_TOKEN = 16
+MARKOV_MAX_TOKENS = 2 ** 30  # 16 GiB to generate
+
+
+def _bytes(n: float) -> str:
+    units = ("B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB", "ZiB", "YiB")
+    i = 0
+    while n >= 1024 and i < len(units) - 1:
+        n, i = n / 1024, i + 1
+    return f"{n:.3g} {units[i]}"
+
+
+def _markov_tokens(_, attribute, value):
+    if value > MARKOV_MAX_TOKENS:
+        raise FieldError(attribute.name, f"{value:,} tokens would take "
+                                         f"{_bytes(value * MARKOV_BYTES_PER_TOKEN)} of memory to "
+                                         f"generate; the limit is {MARKOV_MAX_TOKENS:,} tokens "
+                                         f"({_bytes(MARKOV_MAX_TOKENS * MARKOV_BYTES_PER_TOKEN)}): "
+                                         f"lower data.{attribute.name}")
+
+
+def _paths(_, attribute, value):
+    for i, path in enumerate(value):
+        if not path.strip():
+            raise FieldError(f"{attribute.name}.{i}", "is empty; give a file or glob pattern")
+
 
 @attrs.frozen(kw_only=True)
-class StdlibDataConfig:
+class StdlibDataConfig(DataConfig):
     """The Python standard library's .py sources: an offline corpus every install has."""
 
-    max_bytes: int = attrs.field(default=0, validator=ge(0))  # 0: all of it (~11 MB)
-    val_fraction: float = attrs.field(default=0.05, validator=VAL)
+    max_bytes: int = key(0, validator=ge(0), doc="read at most this many bytes of source; "
+                                                 "0: all of it (~11 MB)")
+    val_fraction: float = key(0.05, validator=VAL,
+                              doc="fraction of the files held out for validation")
 
     def build(self, **context):
         from difflaws.data.stdlib import StdlibSource
@@ -24,13 +58,14 @@ class StdlibDataConfig:
 
 
 @attrs.frozen(kw_only=True)
-class TextDataConfig:
+class TextDataConfig(DataConfig):
     """Local text files or globs (.jsonl: one document per line); one document per file."""
 
-    paths: list[str] = attrs.field(validator=min_len(1))
-    separator: str = ""  # split files into documents at this string ("" = whole file)
-    text_field: str = "text"
-    val_fraction: float = attrs.field(default=0.01, validator=VAL)
+    paths: list[str] = key(validator=[min_len(1), _paths], doc="files or glob patterns to read")
+    separator: str = key("", doc='split files into documents at this string; "": one per file')
+    text_field: str = key("text", doc="the key that holds each document's text in .jsonl lines")
+    val_fraction: float = key(0.01, validator=VAL,
+                              doc="fraction of the documents held out for validation")
 
     def build(self, **context):
         from difflaws.data.text import TextSource
@@ -39,12 +74,13 @@ class TextDataConfig:
 
 
 @attrs.frozen(kw_only=True)
-class TokensDataConfig:
+class TokensDataConfig(DataConfig):
     """Pre-tokenised flat uint16/uint32 .bin file(s) with a JSON sidecar."""
 
-    path: str
-    val_path: str = ""  # unset: hold out the file's last val_fraction
-    val_fraction: float = attrs.field(default=0.01, validator=VAL)
+    path: str = key(doc="the training tokens' .bin file (its JSON sidecar lies beside it)")
+    val_path: str = key("", doc='a separate validation .bin file; "": hold out the end of path')
+    val_fraction: float = key(0.01, validator=VAL,
+                              doc="fraction at the end of path held out when val_path is unset")
 
     def build(self, **context):
         from difflaws.data.tokens import TokensSource
@@ -53,15 +89,16 @@ class TokensDataConfig:
 
 
 @attrs.frozen(kw_only=True)
-class HFDataConfig:
+class HFDataConfig(DataConfig):
     """A Hugging Face dataset, streamed (needs the datasets package)."""
 
-    dataset: str
-    subset: str = ""
-    split: str = "train"
-    text_field: str = "text"
-    max_documents: int = attrs.field(default=100_000, validator=ge(0))  # 0: all
-    val_fraction: float = attrs.field(default=0.01, validator=VAL)
+    dataset: str = key(doc='the dataset\'s name on the Hub, e.g. "HuggingFaceFW/fineweb"')
+    subset: str = key("", doc='the configuration (subset) to load; "": the default one')
+    split: str = key("train", doc="the dataset split to stream documents from")
+    text_field: str = key("text", doc="the column that holds each document's text")
+    max_documents: int = key(100_000, validator=ge(0), doc="stop after this many documents; 0: all")
+    val_fraction: float = key(0.01, validator=VAL,
+                              doc="fraction of the documents held out for validation")
 
     def build(self, **context):
         from difflaws.data.hf import HFSource
@@ -71,16 +108,32 @@ class HFDataConfig:
 
 
 @attrs.frozen(kw_only=True)
-class MarkovDataConfig:
+class MarkovDataConfig(DataConfig):
     """Synthetic k-th-order Markov chain with a seeded random table; exact entropy rate."""
 
-    n_symbols: int = attrs.field(default=16, validator=[gt(1), le(65536)])
-    order: int = attrs.field(default=1, validator=[gt(0), le(4)])
-    concentration: float = attrs.field(default=0.3, validator=gt(0.0))  # Dirichlet α per row
-    seed: int = attrs.field(default=0, validator=instance_of(int))
-    train_tokens: int = attrs.field(default=2_000_000, validator=gt(0))
-    val_tokens: int = attrs.field(default=100_000, validator=gt(0))
-    doc_len: int = attrs.field(default=1023, validator=gt(0))
+    n_symbols: int = key(16, validator=[gt(1), le(65536)], doc="alphabet size of the chain")
+    order: int = key(1, validator=[gt(0), le(4)],
+                     doc="how many previous symbols each step depends on")
+    concentration: float = key(0.3, validator=gt(0.0),
+                               doc="Dirichlet α of each transition row (lower: more predictable)")
+    seed: int = key(0, validator=[instance_of(int), *SEED],
+                    doc="seed of the transition table and the walks")
+    train_tokens: int = key(2_000_000, validator=[gt(0), _markov_tokens],
+                            doc="tokens generated for training")
+    val_tokens: int = key(100_000, validator=[gt(0), _markov_tokens],
+                          doc="tokens generated for validation")
+    doc_len: int = key(1023, validator=[gt(0), _markov_tokens],
+                       doc="symbols per document; an EOS follows each")
+
+    def __attrs_post_init__(self):
+        entries = self.n_symbols ** (self.order + 1)
+        if entries * 8 > MARKOV_TABLE_BYTES:
+            raise FieldError("order", f"n_symbols = {self.n_symbols} and order = {self.order} "
+                                      f"make a transition table of {self.n_symbols}**"
+                                      f"{self.order + 1} = {entries:,} entries "
+                                      f"({_bytes(entries * 8)} of memory; the limit is "
+                                      f"{_bytes(MARKOV_TABLE_BYTES)}); lower data.n_symbols "
+                                      "or data.order")
 
     def build(self, **context):
         from difflaws.data.markov import MarkovSource
@@ -91,7 +144,7 @@ class MarkovDataConfig:
 
 @hookimpl
 def difflaws_register_kinds(register):
-    register("data", "stdlib", StdlibDataConfig)
+    register("data", "stdlib", StdlibDataConfig, default=True)
     register("data", "text", TextDataConfig)
     register("data", "tokens", TokensDataConfig)
     register("data", "hf", HFDataConfig)

@@ -4,19 +4,32 @@ always get them).  A logger is built with ``run_dir=`` and has ``log(record)`` a
 from __future__ import annotations
 
 import csv
+import errno
+import os
 import sys
 from pathlib import Path
 
 import attrs
 
 from difflaws import hookimpl
+from difflaws.errors import FieldError
+from difflaws.interfaces import LoggerConfig, key
 
 
 class CsvLogger:
     def __init__(self, path: Path, columns: list[str]):
         self.path, self.columns = path, columns
         new = not path.exists()
-        self.file = path.open("a", newline="")
+        try:  # never through a link: the file is the run directory's own
+            fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW
+                         | os.O_CLOEXEC, 0o644)
+        except OSError as exc:
+            if exc.errno == errno.ELOOP:
+                from difflaws.rundir import link_error
+
+                raise link_error(path) from None
+            raise
+        self.file = os.fdopen(fd, "a", newline="")
         self.writer = csv.DictWriter(self.file, fieldnames=columns, extrasaction="ignore")
         if new:
             self.writer.writeheader()
@@ -29,15 +42,26 @@ class CsvLogger:
         self.file.close()
 
 
+def _plain_file_name(instance, attribute, value) -> None:
+    from difflaws.rundir import check_file_name
+
+    problem = check_file_name(value, attribute.name)
+    if problem:
+        raise FieldError(attribute.name, f"{problem}; the CSV file lies in the run directory, "
+                                         "so give a plain file name such as \"metrics.csv\"")
+
+
 @attrs.frozen(kw_only=True)
-class CsvLoggerConfig:
+class CsvLoggerConfig(LoggerConfig):
     """Append chosen metrics to a CSV file in the run directory (for spreadsheets)."""
 
-    file: str = "metrics.csv"
-    columns: list[str] = attrs.Factory(lambda: ["step", "tokens", "train_nelbo", "val_nelbo",
-                                                "loss", "lr", "grad_norm", "tokens_per_second"])
+    file: str = key("metrics.csv", validator=_plain_file_name,
+                    doc="the CSV file's name, inside the run directory (a plain file name)")
+    columns: list[str] = key(factory=lambda: ["step", "tokens", "train_nelbo", "val_nelbo", "loss",
+                                              "lr", "grad_norm", "tokens_per_second"],
+                             doc="the record keys written, one column each, in this order")
 
-    def build(self, run_dir, **context):
+    def build(self, run_dir=None, **context):
         return CsvLogger(Path(run_dir) / self.file, list(self.columns))
 
 
@@ -55,11 +79,12 @@ class LineLogger:
 
 
 @attrs.frozen(kw_only=True)
-class LineLoggerConfig:
+class LineLoggerConfig(LoggerConfig):
     """One plain-text line per logged step on stderr (for batch logs without a progress bar)."""
 
-    keys: list[str] = attrs.Factory(lambda: ["step", "tokens", "train_nelbo", "val_nelbo", "lr",
-                                             "tokens_per_second"])
+    keys: list[str] = key(factory=lambda: ["step", "tokens", "train_nelbo", "val_nelbo", "lr",
+                                           "tokens_per_second"],
+                          doc="the record keys printed as key=value, in this order")
 
     def build(self, **context):
         return LineLogger(list(self.keys))

@@ -1,7 +1,10 @@
 """Built-in noise kinds: masked, uniform, hybrid (log-SNR GIDD) and gidd (time-parameterised).
 
 Only configs live here; the processes import torch, so they load in ``make_process``
-and listing or validating kinds stays fast.
+and listing or validating kinds stays fast.  Each kind checks its admissible region
+(docs/theory.md §2.7: non-negative forward rates, so the NELBO is a bound) in closed
+form at load time, with ``difflaws.noise.admissible``'s torch-free formulas, and so
+opts out of the numerical check ``NoiseConfig.build`` runs otherwise.
 """
 
 from __future__ import annotations
@@ -12,13 +15,18 @@ import attrs
 from attrs.validators import ge, gt, lt
 
 from difflaws import hookimpl
-from difflaws.noise.config import NoiseConfig
-from difflaws.spec.errors import FieldError
+from difflaws.errors import FieldError
+from difflaws.interfaces import NoiseConfig, key
+from difflaws.noise.admissible import gidd_violation, hybrid_violation
+from difflaws.spec.types import ExtendedFloat
 
 
 @attrs.frozen(kw_only=True)
 class MaskedNoiseConfig(NoiseConfig):
     """Masked (absorbing) diffusion: π = mask; the NELBO reduces to MDLM's."""
+
+    def proves_admissible(self) -> bool:
+        return True  # π constant in λ: π − ∂π = π ≥ 0
 
     def make_process(self, vocab_size, mask_id, **options):
         from difflaws.noise.hybrid import ConstantShareProcess
@@ -30,6 +38,9 @@ class MaskedNoiseConfig(NoiseConfig):
 class UniformNoiseConfig(NoiseConfig):
     """Uniform diffusion: π = uniform over the non-mask tokens (the mask id is never drawn)."""
 
+    def proves_admissible(self) -> bool:
+        return True  # π constant in λ: π − ∂π = π ≥ 0
+
     def make_process(self, vocab_size, mask_id, **options):
         from difflaws.noise.hybrid import ConstantShareProcess
 
@@ -40,8 +51,8 @@ class UniformNoiseConfig(NoiseConfig):
 class HybridNoiseConfig(NoiseConfig):
     """Mask/uniform hybrid with uniform share σ(scale·λ + shift); shift ±inf = masked/uniform."""
 
-    shift: float = 0.0
-    scale: float = 1.0
+    shift: ExtendedFloat = key(0.0, doc="b in the uniform share σ(a·λ + b); -inf: masked, +inf: uniform")
+    scale: float = key(1.0, doc="a in the uniform share σ(a·λ + b); must be finite")
 
     def __attrs_post_init__(self) -> None:
         super().__attrs_post_init__()
@@ -49,6 +60,12 @@ class HybridNoiseConfig(NoiseConfig):
             raise FieldError("shift", "must be a number or ±inf, not nan")
         if not math.isfinite(self.scale):
             raise FieldError("scale", "must be finite")
+        problem = hybrid_violation(self.shift, self.scale, self.log_snr_min, self.log_snr_max)
+        if problem:
+            raise FieldError("scale", problem)
+
+    def proves_admissible(self) -> bool:
+        return True  # __attrs_post_init__ enforces docs/theory.md §2.7's closed form
 
     def make_process(self, vocab_size, mask_id, **options):
         from difflaws.noise.hybrid import HybridProcess
@@ -60,24 +77,24 @@ class HybridNoiseConfig(NoiseConfig):
 class GiddNoiseConfig(NoiseConfig):
     """GIDD's time-parameterised hybrid (p_u, gamma), mapped to λ; reproduces the ICML paper."""
 
-    p_u: float = attrs.field(default=0.1, validator=[ge(0.0), lt(1.0)])
-    gamma: float = attrs.field(default=1.0, validator=gt(0.0))
+    p_u: float = key(0.1, validator=[ge(0.0), lt(1.0)],
+                     doc="GIDD's uniform-noise level p_u (B = 2^γ·p_u/(1 − p_u)); 0: pure masking")
+    gamma: float = key(1.0, validator=gt(0.0),
+                       doc="GIDD's γ: the uniform term's shape, c_t = B·[t(1−t)]^(γ/2)")
 
     def __attrs_post_init__(self) -> None:
         super().__attrs_post_init__()
-        import torch
+        # the closed form subsumes the old check that λ(t) is monotone: see §2.7
+        problem = gidd_violation(self.floored_p_u, self.gamma, self.log_snr_min, self.log_snr_max)
+        if problem:
+            raise FieldError("gamma", problem)
 
-        from difflaws.noise.gidd import gidd_log_b, gidd_log_snr
-
-        logit_t = torch.linspace(-30, 30, 4001, dtype=torch.float64)
-        lam = gidd_log_snr(logit_t, gidd_log_b(self.floored_p_u, self.gamma), self.gamma)
-        if not bool((lam[1:] < lam[:-1]).all()):
-            raise FieldError("p_u", f"with gamma={self.gamma}, p_u={self.p_u} makes log-SNR "
-                                    "non-monotone in t; lower p_u or gamma")
+    def proves_admissible(self) -> bool:
+        return True  # __attrs_post_init__ enforces docs/theory.md §2.7's closed form
 
     @property
     def floored_p_u(self) -> float:
-        """p_u, raised to e^−20 unless it is exactly 0 (math.md §1.2 floor)."""
+        """p_u, raised to e^−20 unless it is exactly 0 (docs/theory.md §1.2 floor)."""
         return max(self.p_u, math.exp(-20)) if self.p_u > 0 else 0.0
 
     def make_process(self, vocab_size, mask_id, **options):

@@ -6,7 +6,8 @@ import attrs
 from attrs.validators import ge, gt
 
 from difflaws import hookimpl
-from difflaws.spec.errors import FieldError
+from difflaws.errors import FieldError
+from difflaws.interfaces import OptimizerConfig, key
 
 
 def _betas(self):
@@ -18,13 +19,15 @@ def _betas(self):
 
 
 @attrs.frozen(kw_only=True)
-class _AdamFamily:
+class _AdamFamily(OptimizerConfig):
     """Settings shared by Adam-style optimizers; ε and WD are scaled per group by the records."""
 
-    lr: float = attrs.field(default=3e-3, validator=gt(0.0))
-    betas: list[float] = attrs.Factory(lambda: [0.9, 0.99])
-    eps: float = attrs.field(default=1e-8, validator=gt(0.0))
-    weight_decay: float = attrs.field(default=0.0, validator=ge(0.0))
+    betas: list[float] = key(factory=lambda: [0.9, 0.99],
+                             doc="the two moment decay rates [β₁, β₂], each in [0, 1)")
+    eps: float = key(1e-8, validator=gt(0.0),
+                     doc="Adam ε where the parameterization's records set none")
+    weight_decay: float = key(0.0, validator=ge(0.0),
+                              doc="decoupled weight decay, times each group's wd_mult")
 
     def __attrs_post_init__(self):
         _betas(self)
@@ -46,9 +49,10 @@ class AdamWConfig(_AdamFamily):
 
 @attrs.frozen(kw_only=True)
 class LaPropConfig(_AdamFamily):
-    """LaProp with debiased betas, the paper's optimizer (math.md §3)."""
+    """LaProp with debiased betas, the paper's optimizer (docs/theory.md §3)."""
 
-    lr: float = attrs.field(default=0.5, validator=gt(0.0))
+    lr: float = key(0.5, validator=gt(0.0),
+                    doc="base learning rate (before lr_mult and the schedule)")
 
     def build(self, named_parameters, records, **context):
         from difflaws.optim.groups import param_groups
@@ -61,5 +65,5 @@ class LaPropConfig(_AdamFamily):
 
 @hookimpl
 def difflaws_register_kinds(register):
-    register("optimizer", "adamw", AdamWConfig)
+    register("optimizer", "adamw", AdamWConfig, default=True)
     register("optimizer", "laprop", LaPropConfig)

@@ -3,7 +3,7 @@
 Each decides, per tensor, its init std, LR multiplier, weight-decay
 multiplier and Adam ε, plus the forward multipliers the backbone applies.
 CompleteP's coefficients are those of the paper's absolute formulas
-(math.md §3-4), so its defaults reproduce gidd-easydel exactly:
+(docs/theory.md §3-4), so its defaults reproduce gidd-easydel exactly:
 
 | rule                        | formula                                  | default          |
 |-----------------------------|------------------------------------------|------------------|
@@ -27,6 +27,7 @@ import attrs
 from attrs.validators import and_, ge, gt, le
 
 from difflaws import hookimpl
+from difflaws.interfaces import ParameterizationConfig, key
 from difflaws.model.parameterization import Multipliers
 from difflaws.model.records import ParamRecord
 
@@ -34,14 +35,14 @@ _AUX_ROLES = ("norm", "bias", "sink")
 
 
 @attrs.frozen(kw_only=True)
-class StandardConfig:
+class StandardConfig(ParameterizationConfig):
     """Standard parameterization: one LR and init for every width and depth, no multipliers."""
 
-    init_std: float = attrs.field(default=0.02, validator=ge(0.0))
-    embedding_init_std: float = attrs.field(default=0.02, validator=ge(0.0))
-    head_init_std: float = attrs.field(default=0.02, validator=ge(0.0))
-    residual_mult: float = attrs.field(default=1.0, validator=gt(0.0))
-    output_mult: float = attrs.field(default=1.0, validator=gt(0.0))
+    init_std: float = key(0.02, validator=ge(0.0), doc="init std of the hidden matrices")
+    embedding_init_std: float = key(0.02, validator=ge(0.0), doc="init std of the token embedding")
+    head_init_std: float = key(0.02, validator=ge(0.0), doc="init std of the output head")
+    residual_mult: float = key(1.0, validator=gt(0.0), doc="multiplier on every residual branch")
+    output_mult: float = key(1.0, validator=gt(0.0), doc="multiplier on the output logits")
 
     def build(self, **_):
         return StandardParameterization(self)
@@ -64,22 +65,32 @@ class StandardParameterization:
 
 
 @attrs.frozen(kw_only=True)
-class CompletePConfig:
+class CompletePConfig(ParameterizationConfig):
     """CompleteP (Dey et al. 2025): μP widths plus 1/L residual branches; the paper's values by default."""
 
-    alpha: float = attrs.field(default=1.0, validator=and_(ge(0.5), le(1.0)))
-    base_width: int = attrs.field(default=512, validator=gt(0))
-    base_depth: int = attrs.field(default=4, validator=gt(0))
-    hidden_init_scale: float = attrs.field(default=0.4, validator=ge(0.0))
-    hidden_lr_scale: float = attrs.field(default=1.0, validator=gt(0.0))
-    hidden_wd_scale: float = attrs.field(default=1.0, validator=ge(0.0))
-    aux_lr_mult: float = attrs.field(default=0.02, validator=gt(0.0))
-    embedding_init_std: float = attrs.field(default=0.02, validator=ge(0.0))
-    head_init_std: float = attrs.field(default=0.0, validator=ge(0.0))
-    eps_scale: float = attrs.field(default=1e-8, validator=gt(0.0))
+    alpha: float = key(1.0, validator=and_(ge(0.5), le(1.0)),
+                       doc="depth exponent α: residual branches scale as (base_depth / L)^α")
+    base_width: int = key(512, validator=gt(0), doc="width at which the output multiplier is 1")
+    base_depth: int = key(4, validator=gt(0), doc="depth at which the residual multiplier is 1")
+    hidden_init_scale: float = key(0.4, validator=ge(0.0),
+                                   doc="hidden init std is hidden_init_scale / √width")
+    hidden_lr_scale: float = key(1.0, validator=gt(0.0),
+                                 doc="hidden LR multiplier is hidden_lr_scale / width "
+                                     "(· m_L^(α−1))")
+    hidden_wd_scale: float = key(1.0, validator=ge(0.0),
+                                 doc="hidden weight-decay multiplier is hidden_wd_scale · width")
+    aux_lr_mult: float = key(0.02, validator=gt(0.0),
+                             doc="LR multiplier of embedding, head, norms, biases and sinks")
+    embedding_init_std: float = key(0.02, validator=ge(0.0), doc="init std of the token embedding")
+    head_init_std: float = key(0.0, validator=ge(0.0), doc="init std of the output head (0: zeros)")
+    eps_scale: float = key(1e-8, validator=gt(0.0),
+                           doc="Adam ε is eps_scale / (width · base_depth · m_L^α)")
 
     def build(self, **_):
         return CompletePParameterization(self)
+
+    def coordcheck_defaults(self) -> dict:
+        return {"lr": 0.5}  # CompleteP's base LR is that of the base shape, far above SP's
 
 
 @attrs.frozen
@@ -111,4 +122,4 @@ class CompletePParameterization:
 @hookimpl
 def difflaws_register_kinds(register):
     register("parameterization", "standard", StandardConfig)
-    register("parameterization", "completep", CompletePConfig)
+    register("parameterization", "completep", CompletePConfig, default=True)

@@ -5,10 +5,11 @@ from __future__ import annotations
 import attrs
 
 from difflaws import hookimpl
+from difflaws.interfaces import ScheduleConfig
 
 
 @attrs.frozen(kw_only=True)
-class LinearScheduleConfig:
+class LinearScheduleConfig(ScheduleConfig):
     """α = 1 − t: p(λ) = σ(λ)σ(−λ), the paper's proposal; sampler grid uniform in α."""
 
     def build(self, **context):
@@ -18,7 +19,7 @@ class LinearScheduleConfig:
 
 
 @attrs.frozen(kw_only=True)
-class CosineScheduleConfig:
+class CosineScheduleConfig(ScheduleConfig):
     """α = ½ + ½cos πt: p(λ) ∝ √(σ(λ)σ(−λ)); sampler grid uniform in t."""
 
     def build(self, **context):
@@ -28,7 +29,7 @@ class CosineScheduleConfig:
 
 
 @attrs.frozen(kw_only=True)
-class LogLinearScheduleConfig:
+class LogLinearScheduleConfig(ScheduleConfig):
     """λ uniform on [λ_min, λ_max]; sampler grid uniform in λ."""
 
     def build(self, **context):
@@ -39,6 +40,6 @@ class LogLinearScheduleConfig:
 
 @hookimpl
 def difflaws_register_kinds(register):
-    register("schedule", "linear", LinearScheduleConfig)
+    register("schedule", "linear", LinearScheduleConfig, default=True)
     register("schedule", "cosine", CosineScheduleConfig)
     register("schedule", "loglinear", LogLinearScheduleConfig)

@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import attrs
-from attrs.validators import ge, gt, optional
+from attrs.validators import ge, gt, le, optional
 
 from difflaws import hookimpl
+from difflaws.interfaces import TokenizerConfig, key
+
+MAX_VOCAB = 2 ** 32  # token files hold uint32 ids
+MAX_BPE_VOCAB = 2 ** 21
 
 
 @attrs.frozen(kw_only=True)
-class BytesTokenizerConfig:
+class BytesTokenizerConfig(TokenizerConfig):
     """UTF-8 bytes (256 ids) plus <|eos|> = 256 and <|mask|> = 257; needs no file."""
 
     @property
@@ -25,14 +29,16 @@ class BytesTokenizerConfig:
 
 
 @attrs.frozen(kw_only=True)
-class BPETokenizerConfig:
+class BPETokenizerConfig(TokenizerConfig):
     """Byte-level BPE trained on the run's own corpus (HF tokenizers), cached per workspace."""
 
-    vocab_size: int = attrs.field(default=4096, validator=gt(260))
-    train_bytes: int = attrs.field(default=20_000_000, validator=gt(0))  # corpus text used to train
+    vocab_size: int = key(4096, validator=[gt(260), le(MAX_BPE_VOCAB)],
+                          doc="vocabulary size to train, special tokens included")
+    train_bytes: int = key(20_000_000, validator=[gt(0), le(2 ** 40)],
+                           doc="bytes of the training split's text the tokenizer is trained on")
 
     def build(self, source=None, cache_dir=None, **context):
-        from difflaws.spec.errors import UserError
+        from difflaws.errors import UserError
         from difflaws.tokenizers import bpe
 
         if source is None or cache_dir is None:
@@ -48,15 +54,16 @@ class BPETokenizerConfig:
 
 
 @attrs.frozen(kw_only=True)
-class HFTokenizerConfig:
+class HFTokenizerConfig(TokenizerConfig):
     """A Hugging Face tokenizer.json file; it must contain a mask token."""
 
-    path: str
-    mask_token: str = "<|mask|>"
-    eos_token: str = "<|end_of_text|>"
-    # the model's vocabulary; unset: the file's size (set it for padded vocabularies
-    # or when planning without the file)
-    vocab_size: int | None = attrs.field(default=None, validator=optional(gt(0)))
+    path: str = key(doc="the tokenizer.json file")
+    mask_token: str = key("<|mask|>",
+                          doc="the token used as the diffusion mask (must be in the file)")
+    eos_token: str = key("<|end_of_text|>", doc="the token that ends each document")
+    vocab_size: int | None = key(None, validator=optional([gt(0), le(MAX_VOCAB)]),
+                                 doc="the model's vocabulary; unset: the file's (set it for padded "
+                                     "vocabularies or to plan without the file)")
 
     def build(self, source=None, **context):
         from difflaws.tokenizers.hf import HFTokenizer
@@ -67,13 +74,16 @@ class HFTokenizerConfig:
 
 
 @attrs.frozen(kw_only=True)
-class TiktokenTokenizerConfig:
+class TiktokenTokenizerConfig(TokenizerConfig):
     """A tiktoken encoding from a local .tiktoken file (needs the tiktoken package)."""
 
-    path: str
-    pattern: str = (r"""(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}|"""
-                    r""" ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+""")
-    vocab_size: int | None = attrs.field(default=None, validator=optional(ge(2)))
+    path: str = key(doc="the .tiktoken file (base64 token and rank per line)")
+    pattern: str = key(r"""(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}|"""
+                       r""" ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+""",
+                       doc="the pre-tokenisation regex that splits text before BPE")
+    vocab_size: int | None = key(None, validator=optional([ge(2), le(MAX_VOCAB)]),
+                                 doc="vocabulary to size and plan with; unset: the file's "
+                                     "(ranks + 2)")
 
     def build(self, source=None, **context):
         from difflaws.tokenizers.tiktoken import TiktokenTokenizer
@@ -85,7 +95,7 @@ class TiktokenTokenizerConfig:
 
 @hookimpl
 def difflaws_register_kinds(register):
-    register("tokenizer", "bytes", BytesTokenizerConfig)
+    register("tokenizer", "bytes", BytesTokenizerConfig, default=True)
     register("tokenizer", "bpe", BPETokenizerConfig)
     register("tokenizer", "hf", HFTokenizerConfig)
     register("tokenizer", "tiktoken", TiktokenTokenizerConfig)

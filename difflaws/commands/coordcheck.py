@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from difflaws.spec.errors import UserError
+from difflaws.errors import UserError
 
 NAME = "coordcheck"
 HELP = "mean |activation| per layer type over a few steps, across widths and depths (table + plot)"
@@ -28,7 +28,7 @@ def add_arguments(parser):
     parser.add_argument("--depths", default="2,4,8,16", help="depth sweep (default %(default)s)")
     parser.add_argument("--steps", type=int, default=4, help="training steps per shape")
     parser.add_argument("--lr", type=float, default=None,
-                        help="base learning rate (default: 0.5 for completep, 0.01 otherwise)")
+                        help="base learning rate (default: the parameterization's own)")
     parser.add_argument("--batch-size", type=int, default=4)
     parser.add_argument("--seq-len", type=int, default=64)
     parser.add_argument("--out", default=None, help="folder for coordcheck.csv and coordcheck.png")
@@ -40,14 +40,15 @@ def main(args) -> int:
     import attrs
 
     from difflaws import engine
-    from difflaws.model.coordcheck import LAYER_TYPES, coord_check, plot, slopes
+    from difflaws.model.coordcheck import coord_check, layer_types, plot, slopes
     from difflaws.plugins import default_host
 
     host = default_host()
     spec = engine.load(args.spec, args.overrides, host=host)
     kind = host.registry.kind_of(spec.parameterization).name
-    lr = args.lr if args.lr is not None else (0.5 if kind == "completep" else 0.01)
-    vocab = getattr(spec.tokenizer, "vocab_size", None) or 256
+    defaults = spec.parameterization.coordcheck_defaults()
+    lr = args.lr if args.lr is not None else float(defaults["lr"])
+    vocab = spec.tokenizer.vocab_size or 256
     rows = coord_check(spec.backbone, spec.parameterization, widths=_ints(args.widths),
                        depths=_ints(args.depths), steps=args.steps, lr=lr, vocab_size=vocab,
                        batch_size=args.batch_size, seq_len=args.seq_len, seed=spec.seed)
@@ -59,12 +60,14 @@ def main(args) -> int:
         writer.writerow(fields)
         writer.writerows(attrs.astuple(r) for r in rows)
     last = max(r.step for r in rows)
-    print(f"{'sweep':6} {'width':>6} {'depth':>6} " + " ".join(f"{t:>10}" for t in LAYER_TYPES))
+    print(f"{kind}, lr {lr}, {args.steps} steps")
+    layers = layer_types(rows)
+    print(f"{'sweep':6} {'width':>6} {'depth':>6} " + " ".join(f"{t:>10}" for t in layers))
     for (sweep, width, depth) in dict.fromkeys((r.sweep, r.width, r.depth) for r in rows):
         cells = {r.layer: r.mean_abs for r in rows
                  if (r.sweep, r.width, r.depth, r.step) == (sweep, width, depth, last)}
         print(f"{sweep:6} {width:>6} {depth:>6} " + " ".join(
-            f"{cells.get(t, float('nan')):>10.4g}" for t in LAYER_TYPES))
+            f"{cells.get(t, float('nan')):>10.4g}" for t in layers))
     print(f"\nslope of log2 mean|act| vs log2 shape at step {last} (0 = flat):")
     for (sweep, layer), slope in slopes(rows).items():
         print(f"  {sweep:6} {layer:10} {slope:+.3f}")

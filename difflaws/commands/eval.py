@@ -3,6 +3,10 @@
 NAME = "eval"
 HELP = "evaluate a trained run's NELBO on held-out (or given) data"
 
+MAX_SAMPLES = 1_024
+MAX_BATCHES = 1_048_576
+MAX_BATCH_SIZE = 65_536
+
 
 def add_arguments(parser):
     parser.add_argument("run_dir", help="a run directory made by `difflaws run`")
@@ -22,18 +26,20 @@ def stream_for(paths, run, run_dir):
     from difflaws.data import tokens_file
     from difflaws.data.source import encode_to_file
     from difflaws.data.text import TextSource
+    from difflaws.errors import UserError
     from difflaws.train.setup import cache_dir_for
 
+    vocab = run.tokenizer.vocab_size
     if len(paths) == 1 and paths[0].endswith(".bin"):
-        meta = tokens_file.read_meta(paths[0], "--data")
-        if meta["vocab_size"] > run.tokenizer.vocab_size:
-            from difflaws.spec.errors import UserError
-
-            raise UserError(f"--data: {paths[0]} has vocab_size {meta['vocab_size']}, larger "
-                            f"than the run's tokenizer ({run.tokenizer.vocab_size})")
-        return tokens_file.read(paths[0], "--data"), float("nan")
-    source = TextSource(paths, val_fraction=0.0)
-    texts = list(source.texts(None))
+        return check_tokens(paths[0], vocab), float("nan")
+    try:
+        source = TextSource(paths, val_fraction=0.0)
+        texts = list(source.texts(None))
+    except UserError as exc:
+        raise UserError(str(exc).replace("data.paths", "--data", 1)) from None
+    except (OSError, ValueError, KeyError, TypeError) as exc:  # unreadable files, bad .jsonl
+        raise UserError(f"--data: cannot read the text ({type(exc).__name__}: {exc}); "
+                        "pass UTF-8 text files, or .jsonl with a \"text\" key per line") from None
     path = source.cache_path("eval", run.tokenizer, cache_dir_for(run_dir))
     if not tokens_file.exists(path):
         encode_to_file(texts, run.tokenizer, path)
@@ -41,23 +47,71 @@ def stream_for(paths, run, run_dir):
     return stream, sum(len(t.encode("utf-8")) for t in texts) / max(len(stream), 1)
 
 
+def check_tokens(path, vocab_size: int):
+    """A tokens .bin file's ids, refused (naming the file) unless every id is below
+    ``vocab_size``: an id the model has no embedding for would crash it mid-evaluation."""
+    from pathlib import Path
+
+    import numpy as np
+
+    from difflaws.data import tokens_file
+    from difflaws.errors import UserError
+
+    meta = tokens_file.read_meta(path, "--data")
+    if int(meta["vocab_size"]) > vocab_size:
+        raise UserError(f"--data: {path} has vocab_size {meta['vocab_size']}, larger "
+                        f"than the run's tokenizer ({vocab_size}); tokenize the data with the "
+                        "run's tokenizer")
+    itemsize = np.dtype(meta["dtype"]).itemsize
+    size = Path(path).stat().st_size
+    if size % itemsize:
+        raise UserError(f"--data: {path} is {size} bytes, not a whole number of {meta['dtype']} "
+                        f"ids ({itemsize} bytes each); the file is truncated or not a tokens "
+                        "file: rewrite it")
+    stream = tokens_file.read(path, "--data")
+    if len(stream) == 0:
+        raise UserError(f"--data: {path} holds no tokens; pass a non-empty tokens file")
+    top = int(stream.max())
+    if top >= vocab_size:
+        raise UserError(f"--data: {path} holds token id {top}, but the run's vocabulary has "
+                        f"{vocab_size} ids (0 to {vocab_size - 1}); tokenize the data with the "
+                        "run's tokenizer")
+    return stream
+
+
+def check_args(args) -> None:
+    """Refuse out-of-range arguments before anything is loaded."""
+    from difflaws.errors import UserError
+    from difflaws.train.config import check_device
+
+    bounds = (("--samples", args.samples, MAX_SAMPLES), ("--batches", args.batches, MAX_BATCHES),
+              ("--batch-size", args.batch_size, MAX_BATCH_SIZE))
+    for flag, value, top in bounds:
+        if value is not None and not 1 <= value <= top:
+            raise UserError(f"{flag} {value}: must be between 1 and {top:,}; pass e.g. {flag} 4")
+    try:
+        check_device(args.device, "--device")
+    except ValueError as exc:
+        raise UserError(str(exc)) from None
+
+
 def main(args) -> int:
+    check_args(args)  # before torch is imported: a bad argument fails at once
     import contextlib
     import json
     import math
 
     from difflaws.data.packing import PackedSequences
     from difflaws.plugins import default_host
-    from difflaws.spec.errors import UserError
     from difflaws.train.evaluate import evaluate
     from difflaws.train.metrics import clean
     from difflaws.train.setup import build_data
     from difflaws.train.trainer import autocast_for
 
-    if args.samples < 1 or args.batches < 1:
-        raise UserError("--samples and --batches must be at least 1")
     from difflaws.train.restore import load_trained
+    from difflaws.train.setup import resolve_device
 
+    resolve_device(args.device, "--device")
     run = load_trained(args.run_dir, args.device, host=default_host())
     spec = run.spec
     T = spec.train.seq_len

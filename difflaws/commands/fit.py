@@ -35,7 +35,7 @@ def add_arguments(parser):
 
 
 def parse_columns(items) -> dict:
-    from difflaws.spec.errors import UserError
+    from difflaws.errors import UserError
 
     out = {}
     for item in items:
@@ -66,22 +66,23 @@ def _split(text: str):
 def main(args) -> int:
     import attrs
 
-    from difflaws.fit.api import build_fitter, fitter_kind
+    from difflaws.fit.api import fitter_config, fitter_kind
     from difflaws.fit.report import comparison, format_comparison, format_result
     from difflaws.fit.table import load_points
     from difflaws.plugins import default_host
-    from difflaws.spec.errors import UserError
+    from difflaws.errors import UserError
     from difflaws.spec.load import parse_override
 
     host = default_host()
-    options = dict(parse_override(o) for o in args.options)
+    options = dict(parse_override(o, "-o") for o in args.options)
     fields = {f.name for f in attrs.fields(fitter_kind(args.law, host).config)}
     for flag, key in ((args.bootstrap, "bootstrap"), (args.seed, "seed")):
         if flag is not None:
             if key not in fields:
                 raise UserError(f"--{key}: the {args.law} law has no {key} option")
             options[key] = flag
-    fitter = build_fitter(args.law, host, **options)
+    config = fitter_config(args.law, host, **options)
+    fitter = config.build()
     table = load_points(args.source, parse_columns(args.columns))
     table = table.drop_highest(args.drop_highest)
 
@@ -102,9 +103,7 @@ def main(args) -> int:
             result.options["drop_highest"] = args.drop_highest
         print(json.dumps(result.to_dict(), indent=2) if args.json else format_result(result))
     if args.plot:
-        from difflaws.plots import plot_results
-
-        written = plot_results(results, args.plot)
+        written = config.figure(results, args.plot)
         if not args.json:
             print("wrote " + ", ".join(str(p) for p in written))
     return 0

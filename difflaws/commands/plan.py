@@ -9,12 +9,13 @@ HELP = "predict the compute-optimal model, data, batch size and LR for a FLOP bu
 
 def add_arguments(parser):
     parser.add_argument("--compute", required=True, help="training budget in FLOPs, e.g. 1e22")
-    parser.add_argument("--noise", default="uniform",
-                        help="noise type: masked, low-uniform, balanced, high-uniform, uniform "
-                             "(or a group name of your fitted laws)")
-    parser.add_argument("--laws", default="paper",
-                        help="a built-in law set (paper, paper-raw, paper-6P, paper-6P-raw) or "
-                             "the JSON file written by `difflaws fit --json`")
+    parser.add_argument("--noise", default=None,
+                        help="a noise type of the law set (paper: masked, low-uniform, balanced, "
+                             "high-uniform, uniform; default: the set's own) or a group name of "
+                             "your fitted laws")
+    parser.add_argument("--laws", default=None,
+                        help="a registered law set (`difflaws kinds lawset`; default: the "
+                             "default one, paper) or the JSON written by `difflaws fit --json`")
     parser.add_argument("--seq-len", type=int, default=2048, help="sequence length (tokens)")
     parser.add_argument("--vocab-size", type=int, default=131072,
                         help="vocabulary size, for total parameters and memory")
@@ -36,18 +37,27 @@ def main(args) -> int:
     from difflaws.plan.predict import predict
     from difflaws.plan.report import prediction_json, prediction_text
     from difflaws.plugins import default_host
-    from difflaws.spec.errors import UserError
+    from difflaws.errors import UserError
     from difflaws.spec.load import read_with_bases
 
     host = default_host()
     if args.seq_len <= 0 or args.vocab_size <= 0:
         raise UserError("--seq-len and --vocab-size must be positive")
-    backbone = {"kind": "transformer"}
+    if not 0 < args.tolerance < 1:
+        raise UserError(f"--tolerance {args.tolerance}: give a fraction in (0, 1), e.g. 0.02")
+    if args.emit_spec:
+        from difflaws.paths import check_writable_file
+
+        check_writable_file(args.emit_spec, "--emit-spec")
+    laws = load_law_set(args.laws or host.registry.default("lawset"), host)
+    backbone = laws.recipe.get("backbone")
     if args.base:
         backbone = read_with_bases(args.base).data.get("backbone", backbone)
-    laws = load_law_set(args.laws)
+    if backbone is None:
+        raise UserError(f"law set {laws.name!r} names no backbone; pass --base SPEC")
     measure = shape_measure(backbone, args.vocab_size, args.seq_len, host)
-    p = predict(laws, args.compute, args.noise, measure, args.seq_len, args.tolerance)
+    noise = args.noise or laws.default_noise
+    p = predict(laws, args.compute, noise, measure, args.seq_len, args.tolerance)
     figures = p.shape.figures
     fp = Footprint.from_figures(figures, args.vocab_size, args.seq_len)
     single = estimate(fp, Setup(micro_batch=1))
@@ -62,6 +72,6 @@ def main(args) -> int:
         from difflaws.plan.emit import write_spec
 
         sharded = not single.fits(parse_bytes(DEFAULT_CARDS[0]))
-        path = write_spec(args.emit_spec, p, host, base_path=args.base, sharded=sharded)
+        path = write_spec(args.emit_spec, p, laws, host, base_path=args.base, sharded=sharded)
         print(f"wrote {path}", file=sys.stderr)
     return 0

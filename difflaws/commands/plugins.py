@@ -7,7 +7,7 @@ import attrs
 from difflaws.plugins import default_host
 
 NAME = "plugins"
-HELP = "list loaded plugins, their kinds, and plugins that failed to load"
+HELP = "list loaded plugins, their kinds and commands, and plugins that failed to load"
 
 
 def add_arguments(parser):
@@ -23,8 +23,9 @@ def main(args) -> int:
         origin = "built-in" if r.builtin else f"{r.distribution or '?'} {r.version or ''}".strip()
         state = "ok" if r.ok else "BROKEN"
         print(f"{r.name}  [{origin}]  {state}")
-        if r.kinds:
-            print(f"    kinds: {', '.join(r.kinds)}")
-        if r.error:
-            print(f"    error: {r.error}")
+        for label, value in [("entry point", r.entry_point), ("kinds", ", ".join(r.kinds)),
+                             ("commands", ", ".join(r.commands)), ("error", r.error),
+                             *(("warning", w) for w in r.warnings)]:
+            if value:
+                print(f"    {label}: {value}")
     return 0

@@ -34,7 +34,7 @@ def main(args) -> int:
     if args.jobs is not None:
         overrides.append(f"executor.jobs={args.jobs}")
     sweep = load_sweep(args.spec, overrides, out=args.out, host=host, executor=args.executor)
-    executor = sweep.spec.executor.build(folder=sweep.directory / "submitit")
+    executor = sweep.spec.executor.build(folder=sweep.directory / "executor")
     tasks = tasks_for(sweep)
     states = [state(t.run_dir) for t in tasks]
     if args.dry_run:

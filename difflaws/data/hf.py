@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from difflaws.data.source import DataSource
-from difflaws.spec.errors import UserError
+from difflaws.errors import UserError
 
 
 def import_datasets():

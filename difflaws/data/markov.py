@@ -19,7 +19,7 @@ import numpy as np
 
 from difflaws.data import tokens_file
 from difflaws.data.source import DataSource
-from difflaws.spec.errors import UserError
+from difflaws.errors import UserError
 
 
 def transition_table(n: int, order: int, concentration: float, seed: int) -> np.ndarray:
@@ -88,6 +88,9 @@ class MarkovSource(DataSource):
 
     def extra_metrics(self) -> dict:
         return {"entropy_rate": self.entropy_rate}
+
+    def metric_notes(self) -> dict:
+        return {"entropy_rate": "entropy rate (floor, nats/token)"}
 
     def generate(self, n_tokens: int, stream_seed: int, eos: int) -> np.ndarray:
         n_docs = max(1, -(-n_tokens // (self.doc_len + 1)))

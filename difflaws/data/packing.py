@@ -15,7 +15,7 @@ import numba
 import numpy as np
 import torch
 
-from difflaws.spec.errors import UserError
+from difflaws.errors import UserError
 
 
 @numba.njit(cache=True)

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from difflaws.data import tokens_file
-from difflaws.spec.errors import UserError
+from difflaws.errors import UserError
 
 SPLITS = ("train", "val")
 ENCODE_CHUNK = 256  # documents tokenised per batch call
@@ -56,7 +56,11 @@ class DataSource:
         return True
 
     def extra_metrics(self) -> dict:
-        """Figures the run records next to its metrics (e.g. a known entropy rate)."""
+        """Figures the run records in its summary and the DB (e.g. a known entropy rate)."""
+        return {}
+
+    def metric_notes(self) -> dict:
+        """A short phrase per extra metric for the end-of-run line; the key otherwise."""
         return {}
 
     def stream(self, split: str, tokenizer, cache_dir) -> np.ndarray:

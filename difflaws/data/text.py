@@ -11,7 +11,7 @@ import json
 from pathlib import Path
 
 from difflaws.data.source import DataSource, require_nonempty
-from difflaws.spec.errors import UserError
+from difflaws.errors import UserError
 
 
 def expand(patterns, where: str) -> list[Path]:

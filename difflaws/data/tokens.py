@@ -6,7 +6,7 @@ import numpy as np
 
 from difflaws.data import tokens_file
 from difflaws.data.source import DataSource
-from difflaws.spec.errors import UserError
+from difflaws.errors import UserError
 
 SCAN_CHUNK = 1 << 20
 

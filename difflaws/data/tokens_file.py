@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from difflaws import atomic
-from difflaws.spec.errors import UserError
+from difflaws.errors import UserError
 
 FORMAT = "difflaws-tokens"
 
@@ -67,6 +67,11 @@ def read_meta(path, where: str = "data.path") -> dict:
 def read(path, where: str = "data.path") -> np.ndarray:
     meta = read_meta(path, where)
     dtype = np.dtype(meta["dtype"]).newbyteorder("<")
-    if Path(path).stat().st_size == 0:
+    size = Path(path).stat().st_size
+    if size % dtype.itemsize:  # a copy cut short, or the sidecar names the wrong dtype
+        raise UserError(f"{where}: {path} holds {size} bytes, not a whole number of "
+                        f"{meta['dtype']} ids; re-copy the file or fix the dtype in "
+                        f"{sidecar(path).name}")
+    if size == 0:
         return np.zeros(0, dtype=dtype)
     return np.memmap(path, dtype=dtype, mode="r")

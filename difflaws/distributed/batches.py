@@ -15,7 +15,7 @@ from __future__ import annotations
 import attrs
 import torch
 
-from difflaws.spec.errors import UserError
+from difflaws.errors import UserError
 
 
 def check_split(batch_size: int, micro_batch_size: int, world_size: int) -> int:

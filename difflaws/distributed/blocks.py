@@ -10,12 +10,10 @@ from torch.utils.checkpoint import checkpoint
 
 
 def blocks_of(model: nn.Module) -> list[nn.Module]:
-    """``model.blocks`` if the backbone has it, else its longest ModuleList (the layer stack)."""
-    found = getattr(model, "blocks", None)
-    if isinstance(found, nn.ModuleList):
-        return list(found)
-    stacks = [m for m in model.modules() if isinstance(m, nn.ModuleList)]
-    return list(max(stacks, key=len)) if stacks else []
+    """The backbone's ``repeated_blocks()`` (see ``difflaws.interfaces.Backbone``); none if it
+    offers no such method, and the model is then sharded as one unit."""
+    found = getattr(model, "repeated_blocks", None)
+    return list(found()) if callable(found) else []
 
 
 def _recomputed(forward, *args, **kwargs):

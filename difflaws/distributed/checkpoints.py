@@ -4,41 +4,54 @@ Layout, next to single-process checkpoints and pruned with them:
 ``<run>/checkpoints/step-00001234/`` holding ``dcp/`` (every rank's shards of
 the model and optimizer, keyed by parameter name, so any world size can read
 them), ``trainer.pt`` (step, RNG, data position, log window: the same on every
-rank, written by rank 0) and ``manifest.json`` (``"format": "dcp"``).  All
-ranks write into ``.tmp-step-…`` and rank 0 renames it into place once
-everyone is done, so a reader sees a whole checkpoint or none.
+rank, written by rank 0) and ``manifest.json`` (``"format": "dcp"`` and the
+sha256 of every file, the shards and DCP's ``.metadata`` included).  All ranks
+write into ``.tmp-step-…`` and rank 0 renames it into place once everyone is
+done, so a reader sees a whole checkpoint or none.
+
+Loading checks the manifest first, then reads DCP's files through
+:mod:`difflaws.checkpoint.safe_dcp`, which unpickles nothing but DCP's own
+metadata classes.  Hashing, on save and on load, is split among the ranks.
 """
 
 from __future__ import annotations
 
-import errno
 import io
-import json
 import os
 import shutil
 from pathlib import Path
 
 import torch
 
-from difflaws.checkpoint.io import (DIR, PREFIX, CheckpointError, listing, sha256, step_dir,
-                                   write_file)
-from difflaws.spec.errors import UserError
+from difflaws.checkpoint.io import (DIR, TMP_PREFIX, CheckpointError, DamagedCheckpoint,
+                                   clear_leftovers, file_sha256, inventory, listing, newest,
+                                   read_manifest, save_failed, sha256, step_dir, verify,
+                                   write_file, write_manifest)
+from difflaws.errors import UserError
 
 FORMAT = "dcp"
 SHARDS = "dcp"
 TRAINER = "trainer.pt"
-MANIFEST = "manifest.json"
-
-
-def read_manifest(path: Path) -> dict:
-    return json.loads((Path(path) / MANIFEST).read_text())
 
 
 def is_sharded(path: Path) -> bool:
     try:
         return read_manifest(path).get("format") == FORMAT
-    except (OSError, ValueError):
+    except DamagedCheckpoint:
         return False
+
+
+def share(world) -> slice:
+    """This rank's part of a sorted list of files to hash."""
+    return slice(world.rank, None, world.world_size)
+
+
+def gather(items, world) -> list:
+    import torch.distributed as dist
+
+    out = [None] * world.world_size
+    dist.all_gather_object(out, items)
+    return out
 
 
 def save(run_dir, step: int, model, optimizer, state: dict, keep: int, world) -> Path:
@@ -47,20 +60,22 @@ def save(run_dir, step: int, model, optimizer, state: dict, keep: int, world) ->
     from torch.distributed.checkpoint.state_dict import get_state_dict
 
     root = Path(run_dir) / DIR
-    tmp = root / f".tmp-{PREFIX}{step:08d}"  # one name all ranks agree on without talking
+    tmp = root / f"{TMP_PREFIX}{step:08d}"  # one name all ranks agree on without talking
     if world.is_main:
         root.mkdir(parents=True, exist_ok=True)
-        shutil.rmtree(tmp, ignore_errors=True)  # left by a run killed mid-save
+        clear_leftovers(run_dir)  # this name too, if a run was killed saving this very step
         tmp.mkdir()
     dist.barrier()
     model_state, optim_state = get_state_dict(model, optimizer)
-    failed, why = torch.zeros(1), None
+    failed, why, mine = torch.zeros(1), None, {}
     try:
         dcp.save({"model": model_state, "optimizer": optim_state}, checkpoint_id=tmp / SHARDS)
+        mine = {name: file_sha256(tmp / name) for name in inventory(tmp)[share(world)]}
     except OSError as exc:
         failed += 1
         why = exc
     dist.all_reduce(failed)
+    checksums = {k: v for part in gather(mine, world) for k, v in part.items()}
     final = step_dir(run_dir, step)
     if world.is_main:
         try:
@@ -69,21 +84,15 @@ def save(run_dir, step: int, model, optimizer, state: dict, keep: int, world) ->
             buf = io.BytesIO()
             torch.save(state, buf)
             write_file(tmp / TRAINER, buf.getvalue())
-            manifest = {"step": step, "format": FORMAT, "world_size": world.world_size,
-                        "sha256": {TRAINER: sha256(buf.getvalue())}}
-            write_file(tmp / MANIFEST, json.dumps(manifest, indent=2).encode())
+            write_manifest(tmp, {"step": step, "format": FORMAT, "world_size": world.world_size,
+                                 "sha256": {**checksums, TRAINER: sha256(buf.getvalue())}})
             if final.exists():
                 shutil.rmtree(final)
             os.replace(tmp, final)
         except OSError as exc:
             shutil.rmtree(tmp, ignore_errors=True)
             failed += 1
-            prev = listing(run_dir)
-            kept = f"; the previous checkpoint {prev[0]} is intact" if prev else ""
-            reason = "the disk is full" if exc.errno == errno.ENOSPC else str(exc)
-            error = CheckpointError(f"cannot write the checkpoint for step {step}: {reason}{kept}. "
-                                    "Free space (or fix the error) and re-run the same command "
-                                    "to continue from there")
+            error = save_failed(run_dir, step, exc)
         else:
             for old in listing(run_dir)[keep:]:
                 shutil.rmtree(old, ignore_errors=True)
@@ -111,9 +120,9 @@ def refuse_misfits(path, expected: dict[str, tuple], stored: dict[str, tuple]) -
 
 def stored_weights(path: Path) -> dict:
     """``{parameter name: DCP tensor metadata}`` of the model a sharded checkpoint holds."""
-    from torch.distributed.checkpoint import FileSystemReader
+    from difflaws.checkpoint.safe_dcp import read_metadata
 
-    stored = FileSystemReader(str(Path(path) / SHARDS)).read_metadata().state_dict_metadata
+    stored = read_metadata(Path(path) / SHARDS).state_dict_metadata
     prefix = "model."
     return {k[len(prefix):]: m for k, m in stored.items()
             if k.startswith(prefix) and hasattr(m, "size")}
@@ -124,35 +133,52 @@ def check_shapes(path: Path, model) -> None:
                    {k: tuple(m.size) for k, m in stored_weights(path).items()})
 
 
-def load(path: Path, model, optimizer) -> tuple[int, dict]:
+def verify_together(path: Path, world) -> None:
+    """:func:`verify` with the hashing split among the ranks; all of them raise alike."""
+    try:
+        verify(path, share(world))
+        mine = None
+    except Exception as exc:  # every rank must reach the gather, or the others wait forever
+        mine = str(exc)
+    problems = [p for p in gather(mine, world) if p]
+    if problems:
+        raise DamagedCheckpoint(problems[0])
+
+
+def read_state(path: Path, state_dict: dict, no_dist: bool = False) -> None:
+    """Fill ``state_dict`` from the shards of a verified checkpoint."""
     import torch.distributed.checkpoint as dcp
+
+    from difflaws.checkpoint.safe_dcp import SafePlanner, SafeReader
+
+    try:
+        dcp.load(state_dict, storage_reader=SafeReader(Path(path) / SHARDS),
+                 planner=SafePlanner(), no_dist=no_dist)
+    except dcp.CheckpointException as exc:  # a BaseException: it would slip past any fallback
+        first = next(iter(exc.failures.values()))[0]
+        raise DamagedCheckpoint(f"{Path(path) / SHARDS}: {first}") from None
+
+
+def load(path: Path, model, optimizer, world) -> tuple[int, dict]:
     from torch.distributed.checkpoint.state_dict import get_state_dict, set_state_dict
 
-    manifest = read_manifest(path)
-    if manifest.get("format") != FORMAT:
+    if read_manifest(path).get("format") != FORMAT:
         raise UserError(f"{path} was written by a single-process run (distributed.strategy = "
                         "\"none\"); resume it with that strategy, or export its weights")
-    data = (path / TRAINER).read_bytes()
-    if sha256(data) != manifest["sha256"][TRAINER]:
-        raise ValueError(f"{TRAINER} fails its sha256 check")
+    verify_together(path, world)
     check_shapes(path, model)
     model_state, optim_state = get_state_dict(model, optimizer)
-    dcp.load({"model": model_state, "optimizer": optim_state}, checkpoint_id=path / SHARDS)
+    read_state(path, {"model": model_state, "optimizer": optim_state})
     set_state_dict(model, optimizer, model_state_dict=model_state, optim_state_dict=optim_state)
-    state = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
+    state = torch.load(path / TRAINER, map_location="cpu", weights_only=True)
     return int(state["step"]), state
 
 
 def load_latest(run_dir, model, optimizer, world, warn=None):
     """``(step, trainer state)`` of the newest readable checkpoint, model and optimizer
     restored from it (resharded to this world size), or None if there is none."""
-    warn = warn or print
-    for path in listing(run_dir):
-        try:
-            return load(path, model, optimizer)
-        except UserError:
-            raise
-        except Exception as exc:  # truncated or damaged: every rank sees the same files
-            if world.is_main:
-                warn(f"difflaws: checkpoint {path} is unreadable ({exc}); using the previous one")
-    return None
+    if world.is_main:  # a run starts here: clear what an interrupted save left
+        clear_leftovers(run_dir)
+    # every rank sees the same files, so all fall back alike; rank 0 alone says so
+    return newest(run_dir, lambda path: load(path, model, optimizer, world),
+                  warn=(warn or print) if world.is_main else (lambda msg: None))

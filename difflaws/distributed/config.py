@@ -5,6 +5,8 @@ from __future__ import annotations
 import attrs
 from attrs.validators import in_
 
+from difflaws.interfaces.component import key
+
 STRATEGIES = ("none", "ddp", "fsdp2")
 BACKENDS = ("auto", "gloo", "nccl")
 DTYPES = ("auto", "fp32", "bf16")
@@ -19,12 +21,16 @@ class DistributedConfig:
     can be resumed with a different number of processes.
     """
 
-    strategy: str = attrs.field(default="none", validator=in_(STRATEGIES))
-    # "auto": nccl on CUDA, gloo on CPU
-    backend: str = attrs.field(default="auto", validator=in_(BACKENDS))
-    activation_checkpointing: bool = False  # recompute each block's activations in backward
-    compile_blocks: bool = False  # torch.compile each block (not the whole model)
-    # FSDP2 mixed precision; "auto" follows train.precision.  Master weights and
-    # optimizer state stay fp32 whatever these say.
-    param_dtype: str = attrs.field(default="auto", validator=in_(DTYPES))
-    reduce_dtype: str = attrs.field(default="auto", validator=in_(DTYPES))
+    strategy: str = key("none", validator=in_(STRATEGIES),
+                        doc="none: one process; ddp: replicated model; fsdp2: sharded model")
+    backend: str = key("auto", validator=in_(BACKENDS),
+                       doc='process-group backend; "auto": nccl on CUDA, gloo on CPU')
+    activation_checkpointing: bool = key(False,
+                                         doc="recompute each block's activations in backward")
+    compile_blocks: bool = key(False, doc="torch.compile each block (not the whole model)")
+    param_dtype: str = key("auto", validator=in_(DTYPES),
+                           doc='FSDP2 compute dtype of the weights; "auto": follows '
+                               "train.precision (master weights stay fp32)")
+    reduce_dtype: str = key("auto", validator=in_(DTYPES),
+                            doc='FSDP2 dtype of the gradient reduction; "auto": follows '
+                                "train.precision")

@@ -8,34 +8,34 @@ from pathlib import Path
 
 import torch
 
-from difflaws.checkpoint.io import listing
+from difflaws.checkpoint import io
 from difflaws.distributed import checkpoints
-from difflaws.spec.errors import UserError
+
+FIX = ("train it with `difflaws run SPEC --out RUN_DIR` (which also falls back past a damaged "
+       "checkpoint), or restore the run directory from a copy you trust")
 
 
-def full_weights(run_dir) -> tuple[int, dict[str, torch.Tensor]]:
-    """``(step, {name: full CPU tensor})`` from the newest checkpoint of ``run_dir``; sharded
-    (DCP) checkpoints are gathered in this one process, without a process group."""
-    found = listing(run_dir)
-    if not found:
-        raise UserError(f"{run_dir} has no checkpoint yet; train it with `difflaws run` first")
-    path = found[0]
-    if not checkpoints.is_sharded(path):
-        from difflaws import checkpoint
-
-        found = checkpoint.latest(run_dir)  # verifies checksums, falls back past damage
-        if found is None:
-            raise UserError(f"{run_dir} has no usable checkpoint; train it with `difflaws run`")
-        step, weights, _ = found
-        return step, dict(weights)
-    import torch.distributed.checkpoint as dcp
-
+def sharded_weights(path: Path) -> tuple[int, dict[str, torch.Tensor]]:
+    """Gather a sharded (DCP) checkpoint in this one process, without a process group."""
+    step = io.verify(path)["step"]
     weights = {name: torch.empty(tuple(meta.size), dtype=meta.properties.dtype)
                for name, meta in checkpoints.stored_weights(path).items()}
     with warnings.catch_warnings():  # "assuming ... a single process": yes, on purpose
         warnings.simplefilter("ignore", UserWarning)
-        dcp.load({"model": weights}, checkpoint_id=path / checkpoints.SHARDS, no_dist=True)
-    return checkpoints.read_manifest(path)["step"], weights
+        checkpoints.read_state(path, {"model": weights}, no_dist=True)
+    return step, weights
+
+
+def single_weights(path: Path) -> tuple[int, dict[str, torch.Tensor]]:
+    step, weights, _ = io.load(path)
+    return step, dict(weights)
+
+
+def full_weights(run_dir) -> tuple[int, dict[str, torch.Tensor]]:
+    """``(step, {name: full CPU tensor})`` from the newest usable checkpoint of ``run_dir``,
+    with a warning for each damaged one passed over (left in place: this only reads)."""
+    return io.newest(run_dir, lambda path: (sharded_weights if checkpoints.is_sharded(path)
+                                            else single_weights)(path), fix=FIX)
 
 
 def export(run_dir, out=None) -> Path:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import os
 
-from difflaws.spec.errors import UserError
+from difflaws.errors import UserError
 
 
 def under_launcher() -> bool:

@@ -13,7 +13,7 @@ import os
 import attrs
 import torch
 
-from difflaws.spec.errors import UserError
+from difflaws.errors import UserError
 
 
 @attrs.define

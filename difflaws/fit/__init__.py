@@ -8,8 +8,9 @@ Laws are ``fitter`` plugins (``difflaws kinds fitter`` lists them); options
 are the fields of the law's config class.
 """
 
-from difflaws.fit.api import build_fitter, fit, fit_by
+from difflaws.fit.api import build_fitter, fit, fit_by, fitter_config, plot
 from difflaws.fit.result import FitResult
 from difflaws.fit.table import PointTable, load_points
 
-__all__ = ["FitResult", "PointTable", "build_fitter", "fit", "fit_by", "load_points"]
+__all__ = ["FitResult", "PointTable", "build_fitter", "fit", "fit_by", "fitter_config",
+           "load_points", "plot"]

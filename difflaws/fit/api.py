@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from difflaws.fit.table import PointTable, load_points
-from difflaws.spec.errors import Problem, SpecError, UserError
+from difflaws.errors import Problem, SpecError, UserError
 
 
 def fitter_kind(law: str, host):
@@ -16,8 +16,8 @@ def fitter_kind(law: str, host):
         raise UserError(str(exc)) from None
 
 
-def build_fitter(law: str, host=None, **options):
-    """Structure ``options`` into the law's config (with spec-style errors) and build it."""
+def fitter_config(law: str, host=None, **options):
+    """Structure ``options`` into the law's config, with spec-style errors."""
     from difflaws.plugins import default_host
     from difflaws.spec.converter import flatten
 
@@ -29,7 +29,17 @@ def build_fitter(law: str, host=None, **options):
         problems = [_problem(p, m) for p, m in flatten(exc, kind.config)]
         raise SpecError(problems, fix="see `difflaws kinds fitter` for the laws and "
                                       "their options") from None
-    return config.build()
+    return config
+
+
+def build_fitter(law: str, host=None, **options):
+    """The law's fitter, configured with ``options``."""
+    return fitter_config(law, host, **options).build()
+
+
+def plot(law: str, results: dict, path, host=None, **options) -> list:
+    """Draw ``{group: FitResult}`` with the law's own figure; returns the files written."""
+    return fitter_config(law, host, **options).figure(results, path)
 
 
 def _problem(path: str, message: str) -> Problem:

@@ -1,6 +1,6 @@
 """Chinchilla Approach 3: L(N, D) = E + A/N^α + B/D^β by robust multi-start L-BFGS.
 
-Following Hoffmann et al. (2022) and Epoch's replication (fitting.md §1–2, §5):
+Following Hoffmann et al. (2022) and Epoch's replication (docs/fitting.md §1–2, §5):
 
 * the prediction is written in log space as a log-sum-exp,
   log L̂ = LSE(a − α·ln N, b − β·ln D, e) with A = e^a, B = e^b, E = e^e;
@@ -145,7 +145,7 @@ class ChinchillaFitter:
     def fit(self, table):
         from difflaws.fit.result import FitResult
         from difflaws.fit.resample import cluster_ids, interval, need_points, resample_weights
-        from difflaws.spec.errors import UserError
+        from difflaws.errors import UserError
 
         cfg = self.config
         table = table.drop_highest(cfg.drop_highest)
@@ -215,7 +215,7 @@ def to_params(x) -> dict:
 
 
 def allocation(p: dict, budgets) -> dict:
-    """Compute-optimal split under C = 6ND (fitting.md §1): a, b, G, N*(C), D*(C)."""
+    """Compute-optimal split under C = 6ND (docs/fitting.md §1): a, b, G, N*(C), D*(C)."""
     al, be = p["alpha"], p["beta"]
     a, b = be / (al + be), al / (al + be)
     G = (al * p["A"] / (be * p["B"])) ** (1.0 / (al + be))
@@ -240,7 +240,7 @@ def fit_quality(x, table) -> dict:
 
 def check_grid(table) -> None:
     """L(N, D) is only identifiable when ln N and ln D vary independently."""
-    from difflaws.spec.errors import UserError
+    from difflaws.errors import UserError
 
     lnN, lnD = np.log(table["params"]), np.log(table["tokens"])
     if np.unique(lnN).size < 2 or np.unique(lnD).size < 2:
@@ -252,3 +252,18 @@ def check_grid(table) -> None:
         raise UserError(f"{table.source}: degenerate grid: tokens are a fixed power of params "
                         "in every row, so N and D effects cannot be separated; vary them "
                         "independently (several budgets per size)")
+
+
+def compute_optimal_frontier(p: dict) -> dict:
+    """N*(C) and D*(C) of L = E + A/N^α + B/D^β under C = 6·N·D (N = parameters).
+
+    Minimising over N at fixed C gives N = G·(C/6)^a and D = (C/6)^b / G with
+    G = (αA/(βB))^(1/(α+β)), a = β/(α+β), b = α/(α+β) (docs/fitting.md §1).
+    L*(C) on this frontier keeps E, so it is no pure power law and is left out.
+    """
+    from difflaws.plan.laws import PowerLaw
+
+    E, A, B, al, be = (float(p[k]) for k in ("E", "A", "B", "alpha", "beta"))
+    G = (al * A / (be * B)) ** (1.0 / (al + be))
+    a, b = be / (al + be), al / (al + be)
+    return {"N_star": PowerLaw(G * 6.0 ** -a, a), "D_star": PowerLaw(6.0 ** -b / G, b)}

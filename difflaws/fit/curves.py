@@ -1,7 +1,7 @@
 """Per-run loss curves L(S) = C₀ + B₀·S^(−b), and isoFLOP points read off them.
 
 A constant-LR run visits every compute budget on its way, so one run gives
-a loss at many budgets (math.md §6.1): fit the curve for S ≥ ``min_step``,
+a loss at many budgets (docs/theory.md §6.1): fit the curve for S ≥ ``min_step``,
 turn a budget C into tokens D = C / (FLOPs per token), and evaluate the
 fit there.  Both FLOP conventions are supported: ``M`` (the run's
 ``flops_per_token_M``, attention included) and ``6P`` (``flops_per_token_6P``,
@@ -17,7 +17,7 @@ from __future__ import annotations
 import numpy as np
 
 from difflaws.fit.table import PointTable
-from difflaws.spec.errors import UserError
+from difflaws.errors import UserError
 
 CONVENTIONS = {"M": "flops_per_token_M", "6P": "flops_per_token_6P"}
 B_RANGE = (1e-3, 5.0)

@@ -1,4 +1,4 @@
-"""Optimal batch size B*(D) and learning rate η*(B) as power laws (math.md §6.4).
+"""Optimal batch size B*(D) and learning rate η*(B) as power laws (docs/theory.md §6.4).
 
 Both follow the same two steps: inside each group of runs, a quadratic in
 log-log space locates an interior optimum (positive curvature, vertex within
@@ -18,7 +18,7 @@ import numpy as np
 
 from difflaws.fit.isoflop import vertex
 from difflaws.fit.powerlaw import fit_power_law
-from difflaws.spec.errors import UserError
+from difflaws.errors import UserError
 
 
 def _key(values) -> tuple:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 
 from difflaws.fit.powerlaw import fit_power_law
-from difflaws.spec.errors import UserError
+from difflaws.errors import UserError
 
 FRONTIERS = (("N_star", "params"), ("D_star", "tokens"), ("L_star", "loss"))
 

@@ -5,7 +5,7 @@ x = [a, b, e, alpha, beta] with A = e^a, B = e^b, E = e^e, and
     log L̂ = LSE(a − α·ln N, b − β·ln D, e)
 
 The objective is Σ wᵢ·huber_δ(log L̂ᵢ − log Lᵢ)/δ: a sum (not a mean) divided by
-δ, so its value is O(1) and relative stopping rules work (fitting.md §5).
+δ, so its value is O(1) and relative stopping rules work (docs/fitting.md §5).
 Weights are bootstrap multiplicities (0, 1, 2, ...).
 """
 

@@ -4,7 +4,7 @@ The fit is a robust straight line in log-log space, solved by iteratively
 reweighted least squares: for the Huber loss, IRLS with weights
 min(1, δ/|r|) decreases the objective monotonically and converges to the
 M-estimate.  Each 2×2 solve is closed-form, so 10,000 bootstrap refits in a
-jitted ``prange`` take milliseconds.  The paper (math.md §6.2) fits with
+jitted ``prange`` take milliseconds.  The paper (docs/theory.md §6.2) fits with
 ``least_squares(loss="huber")`` on log residuals with f_scale = 1; δ = 1 is
 therefore the default here.
 """
@@ -15,7 +15,7 @@ import numba as nb
 import numpy as np
 
 from difflaws.fit.resample import interval, resample_weights
-from difflaws.spec.errors import UserError
+from difflaws.errors import UserError
 
 
 @nb.njit(cache=True)

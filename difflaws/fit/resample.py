@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from difflaws.spec.errors import UserError
+from difflaws.errors import UserError
 
 
 def cluster_ids(table) -> np.ndarray:

@@ -21,7 +21,7 @@ import numpy as np
 
 from difflaws.engine import METRICS_FILE as METRICS, SPEC_FILE as SPEC, SUMMARY_FILE as SUMMARY
 from difflaws.fit.table import PointTable
-from difflaws.spec.errors import UserError
+from difflaws.errors import UserError
 from difflaws.store.db import DB_FILE
 
 try:
@@ -34,16 +34,68 @@ COLUMNS = ("run", "step", "tokens", "loss", "params", "flops_per_token_M",
            "flops_per_token_6P", "batch_size", "lr", "noise")
 
 
-def _loss_rows(records: list[dict]):
+def _loss_rows(records: list[dict], where: str = "metrics"):
     key = "val_nelbo" if any(r.get("val_nelbo") is not None for r in records) else "train_nelbo"
-    return [(r["step"], r["tokens"], r[key]) for r in records
-            if r.get(key) is not None and r.get("tokens")]
+    rows = []
+    for r in records:
+        if r.get(key) is None or not r.get("tokens"):
+            continue
+        values = (r.get("step"), r["tokens"], r[key])
+        if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values):
+            raise UserError(f"{where}: a record has non-numeric step/tokens/{key} "
+                            f"({values!r:.120}); fix or remove the line")
+        rows.append(values)
+    return rows
 
 
-def _noise_label(kind, shift) -> str:
+def _read_records(path: Path) -> list[dict]:
+    """The metrics file's records, as training reads them (a cut last line is dropped)."""
+    from difflaws.train.metrics import parse_records
+
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UserError(f"{path}: cannot read ({exc}); restore the file or remove the run") \
+            from None
+    return parse_records(text, path)[0]
+
+
+def _read_json(path: Path) -> dict:
+    if not path.is_file():
+        return {}
+    try:
+        value = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise UserError(f"{path}: not readable JSON ({exc}); restore it or delete it (the "
+                        "run's figures are then recomputed from its spec)") from None
+    if not isinstance(value, dict):
+        raise UserError(f"{path}: expected a JSON object; restore it or delete it")
+    return value
+
+
+def _read_spec(path: Path) -> dict:
+    if not path.is_file():
+        return {}
+    try:
+        return tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError, RecursionError) as exc:  # TOMLDecodeError is a ValueError
+        raise UserError(f"{path}: not a readable spec ({exc}); restore it from the run's "
+                        "original spec") from None
+
+
+def noise_label(table: dict) -> str:
+    """A run's noise label from its spec's ``[noise]`` table, as the noise kind words it
+    (``NoiseConfig.label``); the bare kind when its plugin is not loaded."""
+    kind = table.get("kind")
     if kind is None:
         return ""
-    return f"{kind}(shift={shift:g})" if shift is not None else str(kind)
+    from difflaws.plugins import default_host
+
+    try:
+        config = default_host().structure("noise", table)
+    except Exception:  # an uninstalled plugin's runs still group, by kind only
+        return str(kind)
+    return config.label(str(kind))
 
 
 def load_run_dirs(path: Path) -> PointTable:
@@ -57,11 +109,10 @@ def load_run_dirs(path: Path) -> PointTable:
                         f"sweep directory, a {DB_FILE} or a CSV")
     cols = {k: [] for k in COLUMNS}
     for d in dirs:
-        records = [json.loads(line) for line in (d / METRICS).read_text().splitlines()
-                   if line.strip()]
-        summary = json.loads((d / SUMMARY).read_text()) if (d / SUMMARY).is_file() else {}
-        spec = tomllib.loads((d / SPEC).read_text()) if (d / SPEC).is_file() else {}
-        train, noise = spec.get("train", {}), spec.get("noise", {})
+        records = _read_records(d / METRICS)
+        summary = _read_json(d / SUMMARY)
+        spec = _read_spec(d / SPEC)
+        train, noise = _table(spec, "train"), _table(spec, "noise")
         figures = {k: summary.get(k) for k in ("non_embedding_params", "flops_per_token_M",
                                                "flops_per_token_6P")}
         if figures["non_embedding_params"] is None:
@@ -72,9 +123,12 @@ def load_run_dirs(path: Path) -> PointTable:
             except Exception as exc:  # the run's figures are needed for any law
                 raise UserError(f"{d}: no {SUMMARY} with the run's figures and its {SPEC} "
                                 f"cannot be loaded ({exc})") from None
-        bs = train.get("batch_size")
-        bs_tokens = bs * train.get("seq_len", 1) if bs else np.nan
-        for step, tokens, loss in _loss_rows(records):
+        label = noise_label(noise)
+        bs, seq_len = train.get("batch_size"), train.get("seq_len", 1)
+        bs_tokens = bs * seq_len if _is_int(bs) and _is_int(seq_len) and bs > 0 else np.nan
+        lr = _table(spec, "optimizer").get("lr", np.nan)
+        lr = lr if isinstance(lr, (int, float)) and not isinstance(lr, bool) else np.nan
+        for step, tokens, loss in _loss_rows(records, str(d / METRICS)):
             cols["run"].append(str(d.relative_to(path)) if d != path else d.name)
             cols["step"].append(step)
             cols["tokens"].append(tokens)
@@ -83,9 +137,18 @@ def load_run_dirs(path: Path) -> PointTable:
             cols["flops_per_token_M"].append(figures["flops_per_token_M"])
             cols["flops_per_token_6P"].append(figures["flops_per_token_6P"])
             cols["batch_size"].append(bs_tokens)
-            cols["lr"].append(spec.get("optimizer", {}).get("lr", np.nan))
-            cols["noise"].append(_noise_label(noise.get("kind"), noise.get("shift")))
+            cols["lr"].append(lr)
+            cols["noise"].append(label)
     return _drop_empty(PointTable(cols, source=str(path)))
+
+
+def _table(spec: dict, name: str) -> dict:
+    value = spec.get(name, {})
+    return value if isinstance(value, dict) else {}
+
+
+def _is_int(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def load_results_db(path: Path) -> PointTable:
@@ -93,21 +156,23 @@ def load_results_db(path: Path) -> PointTable:
     try:
         conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
         runs = conn.execute(
-            "SELECT run_id, noise_kind, shift, non_embedding_params, flops_per_token_M, "
+            "SELECT run_id, noise_label, non_embedding_params, flops_per_token_M, "
             "flops_per_token_6P, batch_size * seq_len, lr FROM runs "
             "WHERE status IN ('finished', 'running')").fetchall()
         cols = {k: [] for k in COLUMNS}
-        for run_id, kind, shift, params, fM, f6, bs, lr in runs:
+        for run_id, label, params, fM, f6, bs, lr in runs:
             rows = conn.execute("SELECT step, tokens, train_nelbo, val_nelbo FROM metrics "
                                 "WHERE run_id = ? ORDER BY step", (run_id,)).fetchall()
             records = [dict(zip(("step", "tokens", "train_nelbo", "val_nelbo"), r)) for r in rows]
-            for step, tokens, loss in _loss_rows(records):
+            for step, tokens, loss in _loss_rows(records, f"{path} (run {run_id})"):
                 for k, v in zip(COLUMNS, (run_id, step, tokens, loss, params, fM, f6, bs, lr,
-                                          _noise_label(kind, shift))):
+                                          label or "")):
                     cols[k].append(np.nan if v is None else v)
         conn.close()
     except sqlite3.Error as exc:
-        raise UserError(f"{path}: cannot read the results DB ({exc})") from None
+        raise UserError(f"{path}: cannot read the results DB ({exc}); pass a results DB "
+                        "written by `difflaws run` (or rebuild it from the run directories)") \
+            from None
     return _drop_empty(PointTable(cols, source=str(path)))
 
 

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from difflaws.spec.errors import UserError
+from difflaws.errors import UserError
 
 TEXT_COLUMNS = ("noise", "run", "dataset", "experiment")
 
@@ -89,10 +89,14 @@ class PointTable:
 
     def drop_highest(self, k: int, column: str = "loss") -> PointTable:
         """Epoch's rule: drop the ``k`` rows with the highest ``column``."""
-        if k <= 0:
+        if k < 0:
+            raise UserError(f"{self.source}: cannot drop {k} points; give 0 or more "
+                            "(--drop-highest K)")
+        if k == 0:
             return self
         if k >= self.n:
-            raise UserError(f"{self.source}: cannot drop {k} of {self.n} points")
+            raise UserError(f"{self.source}: cannot drop {k} of {self.n} points; drop fewer "
+                            f"(--drop-highest {max(self.n - 1, 0)} at most)")
         keep = np.ones(self.n, bool)
         keep[np.argsort(self[column], kind="stable")[self.n - k:]] = False
         return self.select(keep)
@@ -132,7 +136,8 @@ def load_points(source, columns: dict | None = None, derive: bool = True) -> Poi
     else:
         path = Path(source)
         if not path.exists():
-            raise UserError(f"{path}: no such file or directory")
+            raise UserError(f"{path}: no such file or directory; check the path (a CSV, a run "
+                            "or sweep directory, or a results DB)")
         if path.is_dir():
             from difflaws.fit.runs import load_run_dirs
 
@@ -150,17 +155,28 @@ def load_points(source, columns: dict | None = None, derive: bool = True) -> Poi
 
 
 def read_csv(path: Path, columns: dict | None = None) -> PointTable:
-    with open(path, newline="", encoding="utf-8") as fh:
-        reader = csv.reader(fh)
-        try:
-            header = next(reader)
-        except StopIteration:
-            raise UserError(f"{path}: empty CSV") from None
-        records = [r for r in reader if any(c.strip() for c in r)]
+    try:
+        with open(path, newline="", encoding="utf-8") as fh:
+            reader = csv.reader(fh)
+            try:
+                header = next(reader)
+            except StopIteration:
+                raise UserError(f"{path}: empty CSV; give a header row and one row per "
+                                "point") from None
+            records = [r for r in reader if any(c.strip() for c in r)]
+    except UnicodeDecodeError as exc:
+        raise UserError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start}); save the "
+                        "CSV as UTF-8") from None
+    except csv.Error as exc:
+        raise UserError(f"{path}: malformed CSV ({exc}); fix the file") from None
+    except OSError as exc:
+        raise UserError(f"{path}: cannot read ({exc.strerror or exc}); check the path and its "
+                        "permissions") from None
     header = [h.strip() for h in header]
     for i, r in enumerate(records):
         if len(r) != len(header):
-            raise UserError(f"{path}:{i + 2}: {len(r)} fields, header has {len(header)}")
+            raise UserError(f"{path}:{i + 2}: {len(r)} fields, header has {len(header)}; "
+                            "fix or remove the row")
     raw = {h: [r[j] for r in records] for j, h in enumerate(header)}
     mapping = resolve_columns(header, columns or {}, str(path))
     cols = {std: raw[h] for std, h in mapping.items()}
@@ -181,7 +197,7 @@ def resolve_columns(header, explicit: dict, source: str) -> dict:
     for std, h in explicit.items():
         if h not in header:
             raise UserError(f"{source}: --columns {std}={h!r}: no such header "
-                            f"(headers: {', '.join(header)})")
+                            f"(headers: {', '.join(header)}); map one of those")
         mapping[std] = h
     for std, spellings in ALIASES.items():
         if std in mapping:
@@ -198,6 +214,8 @@ def resolve_columns(header, explicit: dict, source: str) -> dict:
 def derive_columns(table: PointTable) -> PointTable:
     """Fill in the third of params/tokens/flops from the other two (C = 6ND)."""
     have = {c for c in ("params", "tokens", "flops") if c in table}
+    for name in sorted(have):
+        _require_numeric(table, name)
     new = {}
     if have == {"flops", "params"}:
         new["tokens"] = table["flops"] / (6.0 * table["params"])
@@ -213,9 +231,7 @@ def check_values(table: PointTable) -> None:
     for name in ("loss", "params", "tokens", "flops", "batch_size", "lr", "budget"):
         if name not in table:
             continue
-        col = table[name]
-        if col.dtype == object:
-            raise UserError(f"{table.source}: column {name!r} is not numeric")
+        col = _require_numeric(table, name)
         bad = ~np.isfinite(col) | (col <= 0)
         if bad.any():
             i = int(np.flatnonzero(bad)[0])
@@ -224,3 +240,20 @@ def check_values(table: PointTable) -> None:
             more = f" (and {int(bad.sum()) - 1} more rows)" if bad.sum() > 1 else ""
             raise UserError(f"{table.rows[i]}: {name} is {what}{more}; "
                             "fix or remove the row")
+
+
+def _require_numeric(table: PointTable, name: str) -> np.ndarray:
+    col = table[name]
+    if col.dtype == object:
+        bad = next((i for i, v in enumerate(col.tolist()) if not _is_number(v)), 0)
+        raise UserError(f"{table.rows[bad]}: {name} is {str(col[bad])[:60]!r}, not a number; "
+                        f"fix the row, or map another header with --columns {name}=HEADER")
+    return col
+
+
+def _is_number(value) -> bool:
+    try:
+        _to_float(value)
+        return True
+    except (TypeError, ValueError):
+        return False

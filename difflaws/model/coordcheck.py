@@ -16,7 +16,11 @@ import torch
 
 from difflaws.optim.groups import param_groups
 
-LAYER_TYPES = ("embedding", "attention", "mlp", "residual", "logits")
+
+
+def layer_types(rows) -> list[str]:
+    """The layer types measured, in the order the backbone's ``probes()`` gave them."""
+    return list(dict.fromkeys(r.layer for r in rows))
 
 
 @attrs.frozen
@@ -46,12 +50,14 @@ def _activations(model, z) -> dict[str, list[torch.Tensor]]:
     def keep(layer):
         return lambda _, __, out: acts[layer].append(out.detach().float())
 
-    handles = [model.embed.register_forward_hook(keep("embedding")),
-               model.head.register_forward_hook(keep("logits"))]
-    for block in model.blocks:
-        handles += [block.attn.register_forward_hook(keep("attention")),
-                    block.mlp.register_forward_hook(keep("mlp")),
-                    block.register_forward_hook(keep("residual"))]
+    probes = getattr(model, "probes", None)
+    if probes is None:
+        from difflaws.errors import UserError
+
+        raise UserError(f"{type(model).__qualname__} offers no probes(), so coordcheck has "
+                        "nothing to measure; see difflaws.interfaces.Backbone.probes")
+    handles = [module.register_forward_hook(keep(layer))
+               for layer, modules in probes().items() for module in modules]
     try:
         model(z, torch.zeros(z.shape))
     finally:
@@ -66,22 +72,10 @@ def _masked_batch(generator, vocab_size: int, batch_size: int, seq_len: int):
     return x, masked, torch.where(masked, torch.full_like(x, vocab_size - 1), x)
 
 
-def resize(backbone, width: int, depth: int):
-    """The backbone config at another width and depth (head_dim kept, capped at the width)."""
-    from difflaws.model.shapes import default_head_dim
-    from difflaws.spec.errors import FieldError, UserError
-
-    head_dim = backbone.head_dim or min(default_head_dim(width), width)
-    try:
-        return attrs.evolve(backbone, shape=None, width=width, depth=depth, head_dim=head_dim)
-    except FieldError as exc:
-        raise UserError(f"width {width}, depth {depth}: backbone.{exc.field}: {exc}") from None
-
-
 def measure(backbone, parameterization, *, width: int, depth: int, vocab_size: int, steps: int,
             lr: float, batch_size: int = 4, seq_len: int = 64, seed: int = 0, sweep: str = "width"):
     """Rows for one shape: per layer type, on a fixed probe batch, after 0..steps updates."""
-    model = resize(backbone, width, depth).build(
+    model = backbone.resized(width, depth).build(
         vocab_size=vocab_size, seq_len=seq_len, parameterization=parameterization.build())
     model.init_weights(torch.Generator().manual_seed(seed))
     optimizer = adamw_from_records(model, lr)
@@ -131,7 +125,7 @@ def slopes(rows: list[CoordRow], step: int | None = None,
     step = max(r.step for r in rows) if step is None else step
     out = {}
     for sweep in ("width", "depth"):
-        for layer in LAYER_TYPES:
+        for layer in layer_types(rows):
             pts = [(math.log2(r.width if sweep == "width" else r.depth), math.log2(getattr(r, value)))
                    for r in rows if r.sweep == sweep and r.layer == layer and r.step == step
                    and getattr(r, value) > 0]
@@ -149,11 +143,13 @@ def plot(rows: list[CoordRow], path, title: str = "") -> None:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import NullFormatter
 
     steps = sorted({r.step for r in rows})
-    fig, axes = plt.subplots(2, len(LAYER_TYPES), figsize=(4 * len(LAYER_TYPES), 7), squeeze=False)
+    layers = layer_types(rows)
+    fig, axes = plt.subplots(2, len(layers), figsize=(4 * len(layers), 7), squeeze=False)
     for i, sweep in enumerate(("width", "depth")):
-        for j, layer in enumerate(LAYER_TYPES):
+        for j, layer in enumerate(layers):
             ax = axes[i][j]
             for step in steps:
                 pts = sorted((r.width if sweep == "width" else r.depth, r.mean_abs) for r in rows
@@ -162,6 +158,8 @@ def plot(rows: list[CoordRow], path, title: str = "") -> None:
                     ax.plot(*zip(*pts), marker="o", label=f"step {step}")
             ax.set_xscale("log", base=2)
             ax.set_yscale("log")
+            # minor labels on short log axes are many slow mathtext strings, and clutter
+            ax.yaxis.set_minor_formatter(NullFormatter())
             ax.set_xlabel(sweep)
             ax.set_title(f"{layer} (vs {sweep})")
             if i == 0 and j == 0:

@@ -1,7 +1,7 @@
 """Who attends to whom: packed documents and clean prompt prefixes, never causality.
 
 A query q may attend to a key k when both lie in the same document and
-noisy(q) ≥ noisy(k) (math.md §2.4): clean prefix tokens see only the
+noisy(q) ≥ noisy(k) (docs/theory.md §2.4): clean prefix tokens see only the
 prefix, noisy tokens see everything in their document.  Documents are the
 contiguous runs of equal ``doc_ids`` in a row.
 """

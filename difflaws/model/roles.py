@@ -2,7 +2,7 @@
 
 The backbone tags every parameter with a role when it creates it; the
 parameterization maps (role, shape) to a ``ParamRecord``.  Roles follow the
-paper's parameter groups (math.md §3):
+paper's parameter groups (docs/theory.md §3):
 
 - ``hidden``: matrices inside blocks (q, k, v, o, MLP up/down, λ-embedding d→d);
 - ``modulation``: adaLN-Zero matrices, hidden-like but zero-initialised;

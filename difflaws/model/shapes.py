@@ -55,7 +55,7 @@ class Shape:
         return total
 
     def paper_non_embedding_params(self) -> int:
-        """The paper's count, P = L(12d² + 14d) + d (math.md §5; sinks ignored, biases approximate)."""
+        """The paper's count, P = L(12d² + 14d) + d (docs/theory.md §5; sinks ignored, biases approximate)."""
         d = self.width
         return self.depth * (12 * d * d + 14 * d) + d
 

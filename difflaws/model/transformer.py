@@ -1,6 +1,6 @@
 """The denoiser: a bidirectional pre-norm transformer mapping (tokens, λ) to logits.
 
-Per the paper (math.md §3) the network ignores λ and must infer the noise
+Per the paper (docs/theory.md §3) the network ignores λ and must infer the noise
 level from the tokens; ``conditioning = "adaln"`` adds DiT-style adaLN-Zero.
 """
 
@@ -14,7 +14,8 @@ from difflaws.model.conditioning import LogSNREmbedding, Modulation, modulate
 from difflaws.model.masks import AttentionMask
 from difflaws.model.mlp import linear
 from difflaws.model.norm import RMSNorm
-from difflaws.model.roles import role_of, tag
+from difflaws.model.records import init_from_records, records_of
+from difflaws.model.roles import tag
 from difflaws.model.rope import rope_angles
 
 
@@ -43,26 +44,19 @@ class Transformer(nn.Module):
         self.final_modulation = Modulation(shape.width, 2) if adaln else None
         self.head = linear(shape.width, vocab_size, bias=False, role="head")
 
-    def param_records(self):
-        return [self.parameterization.record(name, role_of(p), tuple(p.shape),
-                                             width=self.shape.width, depth=self.shape.depth)
-                for name, p in self.named_parameters()]
+    def repeated_blocks(self) -> list[nn.Module]:
+        return list(self.blocks)
 
-    @torch.no_grad()
+    def probes(self) -> dict[str, list[nn.Module]]:
+        return {"embedding": [self.embed], "attention": [b.attn for b in self.blocks],
+                "mlp": [b.mlp for b in self.blocks], "residual": list(self.blocks),
+                "logits": [self.head]}
+
+    def param_records(self):
+        return records_of(self, self.parameterization, self.shape.width, self.shape.depth)
+
     def init_weights(self, generator: torch.Generator | None = None) -> None:
-        """Initialise every tensor as its record says (None: leave, 0: zeros, else N(0, std²))."""
-        params = dict(self.named_parameters())
-        for record in self.param_records():
-            p = params[record.name]
-            if record.init_std is None or p.is_meta:
-                continue
-            if record.init_std == 0.0:
-                p.zero_()
-            elif generator is None or generator.device == p.device:
-                p.normal_(0.0, record.init_std, generator=generator)
-            else:
-                draw = torch.randn(p.shape, generator=generator, device=generator.device)
-                p.copy_(draw * record.init_std)
+        init_from_records(self, self.param_records(), generator)
 
     def forward(self, tokens, log_snr=None, doc_ids=None, prefix_len=None):
         batch, seq = tokens.shape

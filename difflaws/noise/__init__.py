@@ -1,4 +1,4 @@
-"""Noise processes in log-SNR form (math.md §1–2, §8).
+"""Noise processes in log-SNR form (docs/theory.md §1–2, §8).
 
 Public API::
 
@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import importlib
 
-from difflaws.noise.config import NoiseConfig
+from difflaws.interfaces import NoiseConfig
 
 # Everything below imports torch; resolving it on first access keeps spec
 # validation and `difflaws kinds` free of that cost.
@@ -34,14 +34,13 @@ def __getattr__(name: str):
 
 def build(kind: str, vocab_size: int, mask_id: int, **config):
     """Build a registered noise kind (built-in or plugin) from keyword config values."""
-    from difflaws.components import Slot
     from difflaws.plugins import default_host
     from difflaws.spec.converter import flatten
-    from difflaws.spec.errors import Problem, SpecError
+    from difflaws.errors import Problem, SpecError
 
     host = default_host()
     try:
-        cfg = host.converter.structure({"kind": kind, **config}, Slot["noise"])
+        cfg = host.structure("noise", {"kind": kind, **config})
     except SpecError:
         raise
     except Exception as exc:  # cattrs' grouped errors and lone validator errors alike

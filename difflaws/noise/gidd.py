@@ -1,21 +1,21 @@
-"""GIDD's time-parameterised hybrid (math.md §1.2), expressed in log-SNR."""
+"""GIDD's time-parameterised hybrid (docs/theory.md §1.2), expressed in log-SNR."""
 
 from __future__ import annotations
 
-import math
-
 import torch
 
+from difflaws.noise.admissible import gidd_log_b  # noqa: F401  (torch-free; re-exported)
 from difflaws.noise.logsig import log_sigmoid
 from difflaws.noise.mixture import MaskUniformProcess
 
 
 class GiddProcess(MaskUniformProcess):
-    """GIDD's time-parameterised hybrid (math.md §1.2) expressed through λ.
+    """GIDD's time-parameterised hybrid (docs/theory.md §1.2) expressed through λ.
 
     In time: c_t = B·[t(1−t)]^{γ/2}, α_t = (1−t)/(1+c_t), β_tπ_t = (t·m + c_t·u)/(1+c_t),
     so λ(t) = log(1−t) − log(t + c_t) and s = c_t/(t + c_t).  λ → t is solved by
-    bisection on logit(t) (λ(t) is decreasing, checked by the config), and the
+    bisection on logit(t) (λ(t) decreases on the part of the time axis that
+    [λ_min, λ_max] maps to: the config's admissibility check, docs/theory.md §2.7), and the
     rates follow from the chain rule: d/dλ = (d/dt)/(dλ/dt).
     """
 
@@ -73,13 +73,6 @@ def _time_rates(t, c, gamma):
     dlogc = 0.5 * gamma * (1 - 2 * t) / (t * (1 - t))
     dlog_tc = (1 + c * dlogc) / (t + c)
     return dlogc, dlog_tc, -1 / (1 - t) - dlog_tc
-
-
-def gidd_log_b(p_u: float, gamma: float) -> float:
-    """log B with B = 2^γ·p_u/(1 − p_u); p_u = 0 is pure masking (B = 0)."""
-    if p_u == 0:
-        return float("-inf")
-    return gamma * math.log(2) + math.log(p_u) - math.log1p(-p_u)
 
 
 def gidd_log_snr(logit_t: torch.Tensor, log_b: float, gamma: float) -> torch.Tensor:

@@ -1,4 +1,4 @@
-"""Mask/uniform mixtures whose uniform share is constant or σ(a·λ + b) (math.md §2.2)."""
+"""Mask/uniform mixtures whose uniform share is constant or σ(a·λ + b) (docs/theory.md §2.2)."""
 
 from __future__ import annotations
 
@@ -27,7 +27,7 @@ class ConstantShareProcess(MaskUniformProcess):
 
 
 class HybridProcess(MaskUniformProcess):
-    """s_λ = σ(a·λ + b) (math.md §2.2); b = ±inf is exactly pure uniform / pure masked."""
+    """s_λ = σ(a·λ + b) (docs/theory.md §2.2); b = ±inf is exactly pure uniform / pure masked."""
 
     def __init__(self, vocab_size, mask_id, shift: float, scale: float, **options):
         super().__init__(vocab_size, mask_id, **options)

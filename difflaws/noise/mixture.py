@@ -54,6 +54,22 @@ class MaskUniformProcess(NoiseProcess):
         out[..., self.mask_id] = -ds
         return out
 
+    def mixing_with_derivative(self, log_snr):
+        return self.mixing(log_snr), self.mixing_derivative(log_snr)
+
+    def mixing_classes(self, log_snr):
+        """Two classes, mask and non-mask, unless a subclass redefines π or ∂π densely."""
+        if (type(self).mixing is not MaskUniformProcess.mixing
+                or type(self).mixing_derivative is not MaskUniformProcess.mixing_derivative):
+            return None
+        log_s, log_1ms = self.log_shares(log_snr)
+        rho_u, _ = self.share_rates(log_snr)
+        ds = rho_u * log_s.exp()
+        pi = torch.stack([(log_s - self.log_n).exp(), log_1ms.exp()], -1)
+        dpi = torch.stack([ds / (self.vocab_size - 1), -ds], -1)
+        real = 0 if self.mask_id != 0 else 1
+        return pi, dpi, torch.tensor([real, self.mask_id]), torch.tensor([self.vocab_size - 1, 1])
+
     def log_mixing_at(self, z, log_snr):
         log_s, log_1ms = self.log_shares(log_snr)
         return torch.where(z == self.mask_id, log_1ms, log_s - self.log_n)
@@ -66,7 +82,7 @@ class MaskUniformProcess(NoiseProcess):
         return torch.where(is_u, u, torch.full_like(u, self.mask_id))
 
     def elbo_weight(self, z, x, log_snr):
-        # math.md §2.3 with ρ_u = s'/s, ρ_m = s'/(1−s):
+        # docs/theory.md §2.3 with ρ_u = s'/s, ρ_m = s'/(1−s):
         #   z = m: 1 + ρ_m;  z ∉ {m, x}: 1 − ρ_u;  z = x: (1 − ρ_u)·σ(log(s/N) − λ)
         lam = as_log_snr(log_snr, z)
         rho_u, rho_m = self.share_rates(lam)

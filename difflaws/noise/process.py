@@ -1,6 +1,6 @@
 """The generic noise process: everything derived from the mixing distribution π_λ.
 
-Forward marginal (math.md §2.1), with λ = log-SNR and α = σ(λ):
+Forward marginal (docs/theory.md §2.1), with λ = log-SNR and α = σ(λ):
 
     q_λ(z|x) = σ(λ)·1[z=x] + σ(−λ)·π_λ(z).
 
@@ -25,7 +25,7 @@ from difflaws.noise.batch import LossOutput, NoiseBatch
 from difflaws.noise.logsig import log_sigmoid
 from difflaws.noise.schedule import stratified_uniform
 
-TRAIN_WEIGHT_CLIP = 1e3  # math.md §2.5: the paper trains on clip(w, 0, 1e3)
+TRAIN_WEIGHT_CLIP = 1e3  # docs/theory.md §2.5: the paper trains on clip(w, 0, 1e3)
 MAX_LOG_RATIO = 60.0  # IS term: r is capped at e^60 so a hopeless prediction stays finite
 MIN_PROPOSAL = 1e-12
 
@@ -54,9 +54,9 @@ class NoiseProcess:
         if not 0 <= mask_id < vocab_size:
             raise ValueError(f"mask_id {mask_id} outside the vocabulary of {vocab_size}")
         if schedule is None:
-            from difflaws.components import default_kind
+            from difflaws.plugins import default_host
 
-            schedule = default_kind("schedule", "linear").factory().build()
+            schedule = default_host().default_config("schedule").build()
         self.vocab_size, self.mask_id = vocab_size, mask_id
         self.schedule = schedule
         self.log_snr_min, self.log_snr_max = float(log_snr_min), float(log_snr_max)
@@ -75,6 +75,34 @@ class NoiseProcess:
         lam = log_snr.detach().clone()  # an expanded view can't carry a tangent
         _, tangent = torch.func.jvp(self.mixing, (lam,), (torch.ones_like(lam),))
         return tangent
+
+    def mixing_with_derivative(self, log_snr: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(π_λ, ∂_λπ_λ), each [..., V]: one JVP gives both, unless ∂π has its own closed form.
+
+        ``difflaws.noise.admissible.check`` reads π − ∂π ≥ 0 (docs/theory.md §2.7) from this.
+        """
+        if type(self).mixing_derivative is not NoiseProcess.mixing_derivative:
+            return self.mixing(log_snr), self.mixing_derivative(log_snr)
+        lam = log_snr.detach().clone()
+        return torch.func.jvp(self.mixing, (lam,), (torch.ones_like(lam),))
+
+    def mixing_classes(self, log_snr: torch.Tensor):
+        """Optional: π_λ and ∂_λπ_λ by classes of tokens that share both at every λ, or None.
+
+        Returns (π [..., K], ∂π [..., K], tokens [K], sizes [K]): one representative token
+        id per class and the number of tokens in it (the sizes sum to V).
+        ``difflaws.noise.admissible.check`` then reads K values per λ instead of V.
+        The default, None, means "no such structure": the check reads all V tokens.
+        """
+        return None
+
+    def check_admissible(self, **options):
+        """Check numerically that π_λ − ∂_λπ_λ ≥ 0 on [λ_min, λ_max]: the forward chain has
+        non-negative rates and w_λ ≥ 0 (docs/theory.md §2.7).  Raises ``UserError`` if not;
+        returns the worst point.  ``options`` go to ``difflaws.noise.admissible.check``."""
+        from difflaws.noise.admissible import check
+
+        return check(self, **options)
 
     # -- pieces a structured process may override ------------------------
     def log_mixing_at(self, z: torch.Tensor, log_snr: torch.Tensor) -> torch.Tensor:
@@ -101,7 +129,7 @@ class NoiseProcess:
         return torch.where(keep, x, self.sample_mixing(lam, generator))
 
     def elbo_weight(self, z: torch.Tensor, x: torch.Tensor, log_snr) -> torch.Tensor:
-        """w_λ(z,x) = (π_λ(z) − ∂_λπ_λ(z)) / (π_λ(z) + e^λ·1[z=x])  (math.md §2.3)."""
+        """w_λ(z,x) = (π_λ(z) − ∂_λπ_λ(z)) / (π_λ(z) + e^λ·1[z=x])  (docs/theory.md §2.3)."""
         lam = as_log_snr(log_snr, z)
         idx = torch.broadcast_to(z, lam.shape).unsqueeze(-1)
         pi = self.mixing(lam).gather(-1, idx).squeeze(-1)
@@ -117,7 +145,7 @@ class NoiseProcess:
         dtype = compute_dtype(logits, log_snr)
         lam = as_log_snr(log_snr, z, dtype)
         logp = self.denoised_log_probs(logits.to(dtype))
-        # floored log (math.md §8.2): log 0 = −inf would give logaddexp a NaN gradient
+        # floored log (docs/theory.md §8.2): log 0 = −inf would give logaddexp a NaN gradient
         log_pi = torch.log(self.mixing(lam).clamp_min(torch.finfo(dtype).tiny))
         la, lb = log_sigmoid(lam)[..., None], log_sigmoid(-lam)[..., None]
         log_onehot = torch.log(F.one_hot(torch.broadcast_to(x, lam.shape), self.vocab_size).to(dtype))
@@ -165,7 +193,7 @@ class NoiseProcess:
                           proposal=proposal.float())
 
     def _prefix_lengths(self, B, T, generator, dev) -> torch.Tensor:
-        # math.md §2.4: prefix fraction f = arccos(1 − 2r)/π, so CDF(f) = (1 − cos πf)/2
+        # docs/theory.md §2.4: prefix fraction f = arccos(1 − 2r)/π, so CDF(f) = (1 − cos πf)/2
         chosen = torch.rand(B, generator=generator, device=dev) < self.prompt_fraction
         r = torch.rand(B, generator=generator, device=dev, dtype=torch.float64)
         frac = torch.arccos(1 - 2 * r) / torch.pi

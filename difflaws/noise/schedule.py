@@ -1,6 +1,6 @@
 """Noise schedules: the proposal density p(λ) used in training and the sampler's λ grid.
 
-The ELBO integrand depends on λ only (math.md §2.3), so a schedule never
+The ELBO integrand depends on λ only (docs/theory.md §2.3), so a schedule never
 changes what is estimated, only the variance of the estimate and where a
 sampler spends its steps.
 
@@ -83,7 +83,7 @@ def stratified_uniform(n: int, generator=None, device=None, stratified: bool = T
 
 
 class LinearSchedule(CdfSchedule):
-    """α = 1 − t with t uniform: F(λ) = σ(λ), p(λ) = σ(λ)σ(−λ) (math.md §2.4)."""
+    """α = 1 − t with t uniform: F(λ) = σ(λ), p(λ) = σ(λ)σ(−λ) (docs/theory.md §2.4)."""
 
     def cdf(self, log_snr):
         return torch.sigmoid(log_snr)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from difflaws.spec.errors import UserError
+from difflaws.errors import UserError
 
 
 def param_groups(named_parameters, records, weight_decay: float, eps: float) -> list[dict]:

@@ -1,4 +1,4 @@
-"""LaProp (Ziyin et al. 2020) with debiased betas, as the paper trained with (math.md §3).
+"""LaProp (Ziyin et al. 2020) with debiased betas, as the paper trained with (docs/theory.md §3).
 
 Per step k (1-based), with β̃ = 1 − (1 − β)/(1 − β^k):
 

@@ -3,7 +3,7 @@
 ``multiplier(k)`` is for optimizer step k (0-based).  Warmup ramps to 1 over
 ``warmup`` steps, reaching it at step ``warmup − 1``.  A cooldown over the last
 K = round(fraction · total) steps scales by 1 − √(j/K) with j = 1..K the step
-within it, so the last step's LR is exactly 0 (math.md §3).  The schedule
+within it, so the last step's LR is exactly 0 (docs/theory.md §3).  The schedule
 sets each group's LR to ``base_lr · multiplier · lr_mult`` and never changes
 ``lr_mult``, so a parameterization's ratios survive every step.
 """

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 
 from difflaws.plan.memory import Footprint, MemoryEstimate, gib, min_devices
-from difflaws.spec.errors import UserError
+from difflaws.errors import UserError
 
 DEFAULT_CARDS = ("80GB", "141GB")  # H100/A100 80 GB and H200 141 GB
 UNITS = {"": 1, "B": 1, "KB": 10 ** 3, "MB": 10 ** 6, "GB": 10 ** 9, "TB": 10 ** 12,

@@ -9,51 +9,37 @@ import tomli_w
 
 from difflaws import atomic
 from difflaws.plan.laws import N_STAR_UNITS
-from difflaws.spec.errors import SpecError, UserError
+from difflaws.errors import SpecError, UserError
 from difflaws.spec.load import deep_merge, read_with_bases
 
-# The paper's noise types as hybrid mixing shifts b (math.md §2.2, a = 1).
-HYBRID_SHIFT = {"masked": -1000.0, "low-uniform": -2.0, "balanced": 0.0, "high-uniform": 2.0,
-                "uniform": 1000.0}
-WARMUP_STEPS = 2000  # the paper's linear warmup (math.md §3)
+WARMUP_STEPS = 2000  # the paper's linear warmup (docs/theory.md §3)
 COOLDOWN_FRACTION = 0.2  # the scaled-up runs are compared on the 20%-cooldown axis
-
-# The paper's setup (math.md §3) for what a plan does not decide itself; the
-# tokenizer and data paths are placeholders, as in specs/uniform_10b.toml.
-TEMPLATE = {
-    "seed": 0,
-    "backbone": {"kind": "transformer"},
-    "parameterization": {"kind": "completep"},
-    "optimizer": {"kind": "laprop", "betas": [0.9, 0.99]},
-    "tokenizer": {"kind": "hf", "path": "tokenizer.json", "vocab_size": 131072},
-    "data": {"kind": "tokens", "path": "data/nemotron-cc/train.bin"},
-    "train": {"precision": "bf16"},
-}
 ORDER = ("name", "seed", "noise", "backbone", "parameterization", "optimizer", "tokenizer",
          "data", "distributed", "train")
 
 
-def noise_table(noise: str, registry) -> dict:
-    """A kind named after the noise type if a plugin registered one, else the hybrid shift."""
+def noise_table(noise: str, law_set, registry) -> dict:
+    """The law set's table for the noise type, else a noise kind of that name."""
+    if noise in law_set.noise_tables:
+        return copy.deepcopy(law_set.noise_tables[noise])
     if noise in registry.names("noise"):
         return {"kind": noise}
-    if noise not in HYBRID_SHIFT:
-        raise UserError(f"no noise kind for {noise!r}; pass --base SPEC whose [noise] table "
-                        "defines it")
-    return {"kind": "hybrid", "shift": HYBRID_SHIFT[noise]}
+    raise UserError(f"no noise kind for {noise!r}; pass --base SPEC whose [noise] table "
+                    "defines it")
 
 
-def spec_data(prediction, registry, base: dict | None = None, name: str = "",
+def spec_data(prediction, law_set, registry, base: dict | None = None, name: str = "",
               sharded: bool = False) -> dict:
     """The spec's tables; ``sharded``: the model needs FSDP2 (it fits no single card)."""
     p = prediction
-    data = copy.deepcopy(base) if base is not None else copy.deepcopy(TEMPLATE)
-    data.setdefault("backbone", {"kind": "transformer"})
+    data = copy.deepcopy(base if base is not None else law_set.recipe)
+    if "backbone" not in data:
+        raise UserError("the law set has no recipe with a [backbone] table; pass --base SPEC")
     for key in ("width", "depth", "head_dim"):
         data["backbone"].pop(key, None)
     if base is None or "noise" not in base:
-        data["noise"] = noise_table(p.noise, registry)
-    beta2 = 0.98 if p.batch_size >= 256 else 0.99  # the sweep's rule (math.md §3)
+        data["noise"] = noise_table(p.noise, law_set, registry)
+    beta2 = 0.98 if p.batch_size >= 256 else 0.99  # the sweep's rule (docs/theory.md §3)
     optimizer = {"betas": [0.9, beta2]}
     if p.lr is not None:
         optimizer["lr"] = float(f"{p.lr:.4g}")
@@ -86,13 +72,13 @@ def header(prediction) -> str:
     return "\n".join(lines) + "\n"
 
 
-def write_spec(path, prediction, host, base_path=None, sharded: bool = False) -> Path:
+def write_spec(path, prediction, law_set, host, base_path=None, sharded: bool = False) -> Path:
     """Write the spec, then load it back through the spec loader before keeping it."""
     from difflaws.spec import load_spec
 
     path = Path(path)
     base = read_with_bases(Path(base_path)).data if base_path else None
-    data = spec_data(prediction, host.registry, base, name=path.stem, sharded=sharded)
+    data = spec_data(prediction, law_set, host.registry, base, name=path.stem, sharded=sharded)
     text = header(prediction) + tomli_w.dumps(data)
     tmp = path.with_name(f".{path.name}.check.toml")
     atomic.write_text(tmp, text)

@@ -4,23 +4,17 @@ from __future__ import annotations
 
 from functools import lru_cache
 
-from difflaws.components import Slot
-
-SHAPE_KEYS = ("shape", "width", "depth", "head_dim")
-
 
 def shape_measure(backbone_table: dict, vocab_size: int | None, seq_len: int, host):
-    """``measure(depth, width) -> figures`` for the backbone kind in ``backbone_table``.
+    """``measure(depth, width) -> figures`` for the backbone in ``backbone_table``.
 
-    The table is a spec's ``[backbone]`` table (``kind`` plus options); its
-    own shape keys are replaced by ``shape = "L<depth>-D<width>"``.
+    The table is a spec's ``[backbone]`` table (``kind`` plus options); each
+    shape is the backbone's own ``resized(width, depth)``.
     """
-    rest = {k: v for k, v in backbone_table.items() if k not in SHAPE_KEYS}
+    base = host.structure("backbone", backbone_table)
 
     @lru_cache(maxsize=None)
     def measure(depth: int, width: int) -> dict:
-        config = host.converter.structure({**rest, "shape": f"L{depth}-D{width}"},
-                                          Slot["backbone"])
-        return config.figures(vocab_size=vocab_size, seq_len=seq_len)
+        return base.resized(width, depth).figures(vocab_size=vocab_size, seq_len=seq_len)
 
     return measure

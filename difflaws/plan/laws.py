@@ -23,14 +23,14 @@ import math
 
 import attrs
 
-from difflaws.spec.errors import UserError
+from difflaws.errors import UserError
 
-CONVENTIONS = ("M", "6P")  # C = M·D (math.md §5 method 1) or C = 6P·D (method 2)
+CONVENTIONS = ("M", "6P")  # C = M·D (docs/theory.md §5 method 1) or C = 6P·D (method 2)
 # What N* measures, as the backbone figure a shape is matched on.
 N_STAR_UNITS = {"flops_per_token_M": "FLOPs/token (M)", "flops_per_token_6P": "FLOPs/token (6P)",
                 "non_embedding_params": "non-embedding parameters"}
 GLOBAL = "all"
-ANNEALING_FACTOR = 1.0245  # un-annealed / 20%-cooldown NELBO (math.md §3)
+ANNEALING_FACTOR = 1.0245  # un-annealed / 20%-cooldown NELBO (docs/theory.md §3)
 
 
 @attrs.frozen
@@ -78,6 +78,10 @@ class LawSet:
                                   validator=attrs.validators.in_(tuple(N_STAR_UNITS)))
     compute_range: tuple | None = None  # budgets (FLOPs) the frontier was fitted on
     annealing_factor: float = ANNEALING_FACTOR
+    recipe: dict = attrs.Factory(dict)  # spec tables the laws were measured under
+    noise_tables: dict = attrs.Factory(dict)  # noise type -> its [noise] table
+    aliases: dict = attrs.Factory(dict)  # short name -> noise type, e.g. "unif" -> "uniform"
+    default_noise: str = GLOBAL  # the noise type a plan uses unless told
 
     def noise_names(self) -> list[str]:
         return [n for n in self.noises if n != GLOBAL]
@@ -117,10 +121,22 @@ def check_budget(compute) -> float:
     return value
 
 
-def load_law_set(name_or_path: str) -> LawSet:
-    """A built-in law set by name, or a ``difflaws fit --json`` file by path."""
-    from difflaws.plan import fitted_laws, paper_laws
+def load_law_set(name_or_path: str, host=None) -> LawSet:
+    """A registered law set (``lawset`` kind) by name, or a ``difflaws fit --json`` file.
 
-    if name_or_path in paper_laws.LAW_SETS:
-        return paper_laws.LAW_SETS[name_or_path]
-    return fitted_laws.read(name_or_path, known=sorted(paper_laws.LAW_SETS))
+    Fitted laws carry no recipe of their own; they borrow the default law
+    set's, which ``--base SPEC`` overrides when a plan writes a spec.
+    """
+    from difflaws.plan import fitted_laws
+    from difflaws.plugins import default_host
+
+    host = host or default_host()
+    names = host.registry.names("lawset")
+    if name_or_path in names:
+        return host.structure("lawset", name_or_path).build()
+    fitted = fitted_laws.read(name_or_path, known=names, host=host)
+    default = host.registry.default("lawset")
+    if default is None:
+        return fitted
+    reference = host.structure("lawset", default).build()
+    return attrs.evolve(fitted, recipe=reference.recipe)

@@ -1,4 +1,4 @@
-"""The paper's published laws (math.md §6.3-6.4), as built-in law sets.
+"""The paper's published laws (docs/theory.md §6.3-6.4), as built-in law sets.
 
 ``paper`` is the headline set: Method-1 FLOPs (C = M·D) with the
 quadratic-interpolated ("sq") optimum per budget.  ``paper-raw`` uses the
@@ -60,7 +60,8 @@ def _log_law(intercept_slope) -> PowerLaw:
     return PowerLaw(10.0 ** intercept, slope)
 
 
-def _variant(name: str) -> LawSet:
+def variant(name: str, **setting) -> LawSet:
+    """One variant's laws; ``setting`` (recipe, noise tables) comes from the plugin."""
     column, convention, description = VARIANTS[name]
     noises = {GLOBAL: NoiseLaws(B_star=_log_law(B_STAR[GLOBAL]), lr_star=_log_law(LR_STAR[GLOBAL]))}
     for noise in NOISES:
@@ -72,7 +73,5 @@ def _variant(name: str) -> LawSet:
             lr_star=_log_law(LR_STAR[noise]),
         )
     key = "flops_per_token_M" if convention == "M" else "flops_per_token_6P"
-    return LawSet(name, description, convention, noises, key, compute_range=FITTED_BUDGETS)
-
-
-LAW_SETS = {name: _variant(name) for name in VARIANTS}
+    return LawSet(name, description, convention, noises, key, compute_range=FITTED_BUDGETS,
+                  **setting)

@@ -17,16 +17,15 @@ import attrs
 
 from difflaws.plan.laws import LawSet, check_budget
 from difflaws.plan.shapes import ShapeChoice, search_shape
-from difflaws.spec.errors import UserError
+from difflaws.errors import UserError
 
-NOISE_ALIASES = {"mask": "masked", "unif": "uniform", "low": "low-uniform",
-                 "high": "high-uniform", "hybrid": "balanced"}
 EXTRAPOLATION_WARNING = 3.0  # warn beyond this factor outside the fitted budgets
 
 
-def canonical_noise(noise: str) -> str:
+def canonical_noise(noise: str, laws: LawSet) -> str:
+    """The law set's own name for ``noise``: case and ``_``/``-`` folded, its aliases applied."""
     name = str(noise).strip().lower().replace("_", "-")
-    return NOISE_ALIASES.get(name, name)
+    return laws.aliases.get(name, name)
 
 
 def round_batch(sequences: float) -> int:
@@ -78,7 +77,7 @@ class Prediction:
 def predict(laws: LawSet, compute, noise: str, measure, seq_len: int = 2048,
             tolerance: float = 0.02) -> Prediction:
     compute = check_budget(compute)
-    noise = canonical_noise(noise)
+    noise = canonical_noise(noise, laws)
     chosen, sources = laws.for_noise(noise)
     if chosen.N_star is None or chosen.D_star is None:
         raise UserError(f"law set {laws.name!r} has no N*/D* frontier for {noise!r}")

@@ -14,7 +14,7 @@ import attrs
 from difflaws import engine
 from difflaws.plan.devices import DEFAULT_CARDS, card_plans, cards_json, describe_cards, parse_bytes
 from difflaws.plan.memory import GIB, Footprint, Setup, estimate, min_devices
-from difflaws.spec.errors import UserError
+from difflaws.errors import UserError
 
 MEMORY_ENV = "DIFFLAWS_DEVICE_MEMORY"  # e.g. "24GB": override the detected device memory
 GPUS_PER_NODE = 8  # assumed node size when suggesting a multi-node launch
@@ -22,7 +22,7 @@ GPUS_PER_NODE = 8  # assumed node size when suggesting a multi-node launch
 
 def footprint(spec) -> Footprint | None:
     figures = engine.figures(spec) or {}
-    vocab = getattr(spec.tokenizer, "vocab_size", None)
+    vocab = spec.tokenizer.vocab_size
     if not vocab or not all(figures.get(k) for k in ("depth", "width", "non_embedding_params")):
         return None  # a backbone without these figures cannot be planned
     # a backbone may say its attention kernel keeps no T×T scores; assume it does otherwise

@@ -5,7 +5,7 @@ to width 1024, 128 above); for each, the depth closest to the target is
 tried.  Among the candidates within ``tolerance`` of the target, the one
 whose aspect ratio width/depth is closest (in log) to the paper's shapes at
 that size wins.  The paper's aspect ratio is interpolated, in log-log,
-between the sweep and scaled-up shapes of math.md §6.1 and §6.5 and held
+between the sweep and scaled-up shapes of docs/theory.md §6.1 and §6.5 and held
 constant outside them.
 
 ``measure(depth, width)`` returns the backbone's ``figures()`` for that
@@ -22,7 +22,7 @@ import attrs
 
 from difflaws.model.shapes import default_head_dim
 
-# (depth, width): the sweep (math.md §6.1) and the 3B/10B runs (§6.5).
+# (depth, width): the sweep (docs/theory.md §6.1) and the 3B/10B runs (§6.5).
 PAPER_SHAPES = ((8, 512), (10, 640), (12, 768), (16, 1024), (20, 1536), (18, 3072), (19, 3072),
                 (34, 4608))
 MAX_WIDTH = 65536

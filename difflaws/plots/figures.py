@@ -1,4 +1,6 @@
-"""One figure per law.  Each takes ``{group: FitResult}`` and a path, returns the files."""
+"""Figures of fit results.  Each takes ``{group: FitResult}`` and a path, returns the files.
+
+Fitters choose theirs through ``FitterConfig.figure``; the functions are named by what they draw."""
 
 from __future__ import annotations
 
@@ -12,7 +14,7 @@ def _label(group):
     return None if group is None else str(group)
 
 
-def chinchilla(results, path):
+def loss_surface(results, path):
     """L(N, D) contours with the data and the compute-optimal frontier."""
     from difflaws.fit.chinchilla import predict
 
@@ -48,7 +50,7 @@ def chinchilla(results, path):
     return save(fig, path)
 
 
-def isoflop(results, path):
+def isoflop_profiles(results, path):
     """IsoFLOP curves with parabolas (per group), and the N*, D*, L* frontiers."""
     groups = list(results.items())
     fig, axes = figure(ncols=4, width=13.6, aspect=0.85)
@@ -100,23 +102,23 @@ def _power(results, path, xlabel, ylabel, title):
     return save(fig, path)
 
 
-def powerlaw(results, path):
+def power_law(results, path):
     opts = next(iter(results.values())).options
     return _power(results, path, opts.get("x", "x"), opts.get("y", "y"),
                   "power law, 95 % bootstrap band")
 
 
-def batchsize(results, path):
+def batch_size_law(results, path):
     return _power(results, path, "tokens D", "optimal batch size B* (tokens)",
                   "B*(D), 95 % bootstrap band")
 
 
-def lr(results, path):
+def learning_rate_law(results, path):
     return _power(results, path, "batch size B (tokens)", "optimal learning rate η*",
                   "η*(B), 95 % bootstrap band")
 
 
-def curves(results, path):
+def loss_curves(results, path):
     """Loss curves of a sweep with their L(S) fits, coloured by model size."""
     from difflaws.fit.curves import curve_loss
 

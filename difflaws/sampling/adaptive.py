@@ -1,4 +1,4 @@
-"""Adaptive sampling (math.md §2.6): confidence-ordered writes that may revise tokens.
+"""Adaptive sampling (docs/theory.md §2.6): confidence-ordered writes that may revise tokens.
 
 Each step scores position i by (max_v x̂_i(v) − x̂_i(z_i))·π_λ(z_i), with π_λ(z_i)
 normalised over positions, and rewrites the top ``tokens_per_step`` positions with

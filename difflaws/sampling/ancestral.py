@@ -1,4 +1,4 @@
-"""Ancestral sampling (math.md §1.5 with π_λ): exact reverse steps on the schedule's λ grid."""
+"""Ancestral sampling (docs/theory.md §1.5 with π_λ): exact reverse steps on the schedule's λ grid."""
 
 from __future__ import annotations
 

@@ -9,7 +9,7 @@ class Prompt:
     def __init__(self, prompt, batch_size: int, seq_len: int, device=None) -> None:
         self.length = 0 if prompt is None else int(prompt.shape[1])
         if self.length > seq_len:
-            from difflaws.spec.errors import UserError
+            from difflaws.errors import UserError
 
             raise UserError(f"prompt of {self.length} tokens does not fit seq_len {seq_len}")
         self.tokens = prompt

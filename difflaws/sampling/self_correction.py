@@ -1,4 +1,4 @@
-"""GIDD self-correction (math.md §1.5): ancestral sampling, then fixed-λ token replacement.
+"""GIDD self-correction (docs/theory.md §1.5): ancestral sampling, then fixed-λ token replacement.
 
 Each iteration draws one candidate per position from softmax(logits/τ), scores it
 by its tempered probability when it differs from the current token, and replaces

@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import attrs
 
-from difflaws.components import Slot, default_kind
 from difflaws.distributed.config import DistributedConfig
-from difflaws.spec.errors import FieldError
+from difflaws.errors import FieldError
+from difflaws.interfaces import (BackboneConfig, DataConfig, LoggerConfig, NoiseConfig,
+                                 OptimizerConfig, ParameterizationConfig, SamplerConfig,
+                                 TokenizerConfig, default_of, key)
+from difflaws.rundir import validate_name
+from difflaws.spec.types import SEED
 from difflaws.train.config import TrainConfig
 
 SCHEMA_VERSION = 1
@@ -22,26 +26,36 @@ def _schema(_, __, value):
 class Spec:
     """A training run: what to train on, what to train, and how."""
 
-    schema_version: int = attrs.field(default=SCHEMA_VERSION, validator=_schema)
-    name: str = ""
-    seed: int = 0
-    out_dir: str = "runs"
-    required_plugins: list[str] = attrs.Factory(list)
-    noise: Slot["noise"]
-    backbone: Slot["backbone"]
-    parameterization: Slot["parameterization"] = default_kind("parameterization", "completep")
-    optimizer: Slot["optimizer"] = default_kind("optimizer", "adamw")
-    tokenizer: Slot["tokenizer"] = default_kind("tokenizer", "bytes")
-    data: Slot["data"] = default_kind("data", "stdlib")
-    sampler: Slot["sampler"] = default_kind("sampler", "ancestral")
-    loggers: list[Slot["logger"]] = attrs.Factory(list)
-    train: TrainConfig = attrs.Factory(TrainConfig)
-    distributed: DistributedConfig = attrs.Factory(DistributedConfig)
+    schema_version: int = key(SCHEMA_VERSION, validator=_schema,
+                              doc=f"the spec format's version; this difflaws reads "
+                                  f"{SCHEMA_VERSION}")
+    name: str = key("", validator=validate_name,
+                    doc='the run\'s name, its directory under out_dir; "": the file\'s stem')
+    seed: int = key(0, validator=SEED, doc="seeds the weights' init, the data order and the noise draws")
+    out_dir: str = key("runs", doc="runs go to OUT_DIR/NAME (unless run --out says otherwise)")
+    required_plugins: list[str] = key(factory=list,
+                                      doc='plugin distributions the spec needs, e.g. '
+                                          '"difflaws-foo>=1.2"; checked when it loads')
+    noise: NoiseConfig = key(doc="the forward noise process")
+    backbone: BackboneConfig = key(doc="the denoising network")
+    parameterization: ParameterizationConfig = key(default_of("parameterization"),
+                                                   doc="per-tensor init, LR, WD and ε rules")
+    optimizer: OptimizerConfig = key(default_of("optimizer"), doc="the optimizer and its base LR")
+    tokenizer: TokenizerConfig = key(default_of("tokenizer"), doc="text ↔ token ids")
+    data: DataConfig = key(default_of("data"), doc="the training and validation data")
+    sampler: SamplerConfig = key(default_of("sampler"),
+                                 doc="how difflaws sample generates from the trained model")
+    loggers: list[LoggerConfig] = key(factory=list,
+                                      doc="extra places metrics go, besides "
+                                          "metrics.jsonl and the DB")
+    train: TrainConfig = key(attrs.Factory(TrainConfig), doc="the training loop")
+    distributed: DistributedConfig = key(attrs.Factory(DistributedConfig),
+                                         doc="parallel strategy and memory savers")
 
     def __attrs_post_init__(self):
         # A spec that cannot run must fail at load time, naming the key, not mid-training.
-        limit = getattr(self.backbone, "max_seq_len", None)
+        limit = self.backbone.max_context()
         if limit is not None and self.train.seq_len > limit:
             raise FieldError("train.seq_len",
-                             f"{self.train.seq_len} is above the backbone's max_seq_len = {limit}; "
-                             "shorten train.seq_len or raise backbone.max_seq_len")
+                             f"{self.train.seq_len} is above the backbone's context limit {limit}; "
+                             "shorten train.seq_len or raise the backbone's limit")

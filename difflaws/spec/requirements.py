@@ -4,19 +4,28 @@ from __future__ import annotations
 
 from packaging.requirements import InvalidRequirement, Requirement
 
-from difflaws.spec.errors import Problem, SpecError
+from difflaws.errors import Problem, SpecError
 
 
 def check_required_plugins(raw, host) -> None:
     wanted = raw.data.get("required_plugins", [])
+    fix = "install the plugin (pip install NAME) or drop the requirement"
     if not isinstance(wanted, list):
-        return  # the structuring step reports the type error with everything else
+        what = {str: "a string", dict: "a table"}.get(type(wanted), type(wanted).__name__)
+        raise SpecError(Problem("required_plugins", f"expected a list of requirements, got {what}",
+                                raw.origin("required_plugins")),
+                        fix='write it as a list: required_plugins = ["difflaws-foo>=1.2"]')
     known = host.distributions()
     problems = []
     for i, text in enumerate(wanted):
         path = f"required_plugins.{i}"
+        if not isinstance(text, str):
+            problems.append(Problem(path, f"expected a requirement string such as "
+                                          f"\"difflaws-foo>=1.2\", got {type(text).__name__}",
+                                    raw.origin(path)))
+            continue
         try:
-            req = Requirement(str(text))
+            req = Requirement(text)
         except InvalidRequirement as exc:
             problems.append(Problem(path, f"not a requirement: {exc}", raw.origin(path)))
             continue
@@ -31,4 +40,4 @@ def check_required_plugins(raw, host) -> None:
             problems.append(Problem(path, f"plugin {req.name!r} is {record.version}, "
                                           f"spec needs {req.specifier}", raw.origin(path)))
     if problems:
-        raise SpecError(problems, fix="install the plugin (pip install NAME) or drop the requirement")
+        raise SpecError(problems, fix=fix)

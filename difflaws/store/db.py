@@ -10,15 +10,24 @@ documented in ``schema.sql``; fitters read ``runs`` joined with ``metrics``.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import fcntl
 import json
+import os
 import sqlite3
+import sys
 from importlib import resources
 from pathlib import Path
+
+from difflaws.errors import UserError
 
 DB_FILE = "results.sqlite"
 METRIC_COLUMNS = ("step", "tokens", "flops_M", "flops_6P", "train_nelbo", "loss", "val_nelbo",
                   "lr", "grad_norm", "tokens_per_second", "wall_seconds")
+# held (flock) while a damaged DB is moved aside and rebuilt, so only one process does it
+REBUILD_LOCK = ".results.lock"
+SQLITE_IOERR, SQLITE_CORRUPT, SQLITE_FULL, SQLITE_NOTADB = 10, 11, 13, 26
 
 
 def now() -> str:
@@ -29,18 +38,167 @@ def schema() -> str:
     return resources.files("difflaws.store").joinpath("schema.sql").read_text()
 
 
+class DatabaseFull(UserError):
+    """SQLite could not write the results DB: the database or its disk is full."""
+
+
+class DamagedDatabase(sqlite3.DatabaseError):
+    """``PRAGMA quick_check`` found the file damaged."""
+
+
+def _code(exc: BaseException) -> int | None:
+    code = getattr(exc, "sqlite_errorcode", None)
+    return code & 0xFF if isinstance(code, int) else None  # the primary of an extended code
+
+
+def is_damage(exc: BaseException) -> bool:
+    text = str(exc).lower()
+    return isinstance(exc, DamagedDatabase) or _code(exc) in (SQLITE_CORRUPT, SQLITE_NOTADB) \
+        or "malformed" in text or "not a database" in text
+
+
+def is_full(exc: BaseException) -> bool:
+    """The disk refused the write: full (SQLITE_FULL), or an I/O error such as a file-size
+    limit (EFBIG surfaces as SQLITE_IOERR)."""
+    return _code(exc) in (SQLITE_FULL, SQLITE_IOERR) \
+        or "database or disk is full" in str(exc).lower()
+
+
+def _component(name) -> bool:
+    return isinstance(name, str) and name not in ("", ".", "..") and "/" not in name \
+        and "\0" not in name
+
+
+def _note(text: str) -> None:
+    print(text, file=sys.stderr, flush=True)
+
+
 class ResultsDB:
-    def __init__(self, path):
+    """The workspace DB.  Opening it (1) moves a damaged file aside, as
+    ``results.sqlite.damaged-<timestamp>``, and rebuilds it from the run directories, which
+    are the source of truth; (2) marks ``interrupted`` the runs it says are ``running`` but
+    whose run directory nobody holds the lock of (their process died)."""
+
+    def __init__(self, path, reconcile: bool = True):
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.conn = sqlite3.connect(self.path, timeout=60, isolation_level=None)
-        self.conn.execute("PRAGMA journal_mode=WAL")
-        self.conn.execute("PRAGMA foreign_keys=ON")
-        self.conn.executescript(schema())
-        self._columns = {r[1] for r in self.conn.execute("PRAGMA table_info(runs)")}
+        self.conn = None
+        try:
+            self._open()
+        except sqlite3.DatabaseError as exc:
+            if is_full(exc):
+                raise self.full(exc) from None
+            if not is_damage(exc):
+                raise
+            self._recover(exc)
+        if reconcile:
+            self.reconcile()
+
+    def _open(self) -> None:
+        conn = sqlite3.connect(self.path, timeout=60, isolation_level=None)
+        try:
+            self.conn = conn
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA foreign_keys=ON")
+            conn.executescript(schema())
+            self._add_missing_columns()
+            problems = [r[0] for r in conn.execute("PRAGMA quick_check")]
+            if problems != ["ok"]:
+                raise DamagedDatabase("; ".join(problems[:3]))
+            self._columns = {r[1] for r in conn.execute("PRAGMA table_info(runs)")}
+        except BaseException:
+            conn.close()
+            self.conn = None
+            raise
+
+    def _recover(self, exc) -> None:
+        from difflaws.store import rebuild
+
+        with self._rebuild_lock():
+            try:  # another process may have rebuilt it while we waited
+                self._open()
+                return
+            except sqlite3.DatabaseError as again:
+                if not is_damage(again):
+                    raise
+            moved = rebuild.move_aside(self.path)
+            _note(f"difflaws: {self.path} is damaged ({exc}); moved it to {moved.name} and "
+                  f"rebuilding it from the run directories in {self.path.parent}")
+            self._open()
+            runs, metrics = rebuild.rebuild(self, self.path.parent)
+            _note(f"difflaws: rebuilt {self.path}: {runs} runs, {metrics} metric rows")
+
+    @contextlib.contextmanager
+    def _rebuild_lock(self):
+        fd = os.open(self.path.parent / REBUILD_LOCK, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC
+                     | os.O_NOFOLLOW, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(fd)
+
+    def full(self, exc) -> DatabaseFull:
+        return DatabaseFull(
+            f"cannot write the results DB {self.path}: {exc} (the disk refused the write: it "
+            f"is full, or a file size limit was reached). Free space on the disk holding "
+            f"{self.path.parent} (or move the "
+            "workspace elsewhere), then re-run the same command: it resumes from the last "
+            "checkpoint and rewrites the rows")
+
+    @contextlib.contextmanager
+    def writing(self):
+        """One write: a full disk becomes a :class:`DatabaseFull`, a file damaged meanwhile a
+        UserError naming it (the next open moves it aside and rebuilds it)."""
+        try:
+            with self.conn:
+                yield self.conn
+        except sqlite3.DatabaseError as exc:
+            if is_full(exc):
+                raise self.full(exc) from None
+            if is_damage(exc):
+                raise UserError(f"the results DB {self.path} is damaged ({exc}); re-run the "
+                                "same command: opening it moves the damaged file aside and "
+                                "rebuilds it from the run directories") from None
+            raise
+
+    def reconcile(self) -> list[str]:
+        """Mark ``interrupted`` the ``running`` rows whose process is gone: nobody holds their
+        run directory's lock (or the directory is gone).  Returns their run ids."""
+        from difflaws import rundir
+
+        stale = []
+        rows = self.conn.execute("SELECT run_id, run_dir FROM runs WHERE status='running'")
+        for run_id, recorded in rows.fetchall():
+            where = self.path.parent / run_id if _component(run_id) else None
+            if where is None or not where.is_dir():
+                where = Path(recorded) if recorded and Path(recorded).is_dir() else None
+            # while probing, a free lock is ours: no writer can start and register meanwhile
+            with rundir.probe(where) if where is not None else contextlib.nullcontext(False) \
+                    as held:
+                if held:
+                    continue
+                with self.writing() as conn:
+                    cur = conn.execute("UPDATE runs SET status='interrupted', updated_at=? "
+                                       "WHERE run_id=? AND status='running'", (now(), run_id))
+                if cur.rowcount:
+                    stale.append(run_id)
+        return stale
+
+    def _add_missing_columns(self) -> None:
+        # A workspace written by an older difflaws keeps its rows; new columns start NULL.
+        fresh = sqlite3.connect(":memory:")
+        fresh.executescript(schema())
+        for table in ("runs", "metrics"):
+            have = {r[1] for r in self.conn.execute(f"PRAGMA table_info({table})")}
+            for _, name, kind, *_ in fresh.execute(f"PRAGMA table_info({table})"):
+                if name not in have:
+                    self.conn.execute(f"ALTER TABLE {table} ADD COLUMN {name} {kind}")
+        fresh.close()
 
     def close(self) -> None:
-        self.conn.close()
+        if self.conn is not None:
+            self.conn.close()
 
     def __enter__(self):
         return self
@@ -52,7 +210,7 @@ class ResultsDB:
         fields = {k: v for k, v in fields.items() if k in self._columns}
         fields["updated_at"] = now()
         exists = self.conn.execute("SELECT 1 FROM runs WHERE run_id=?", (run_id,)).fetchone()
-        with self.conn:
+        with self.writing():
             if exists:
                 sets = ", ".join(f"{k}=?" for k in fields)
                 self.conn.execute(f"UPDATE runs SET {sets} WHERE run_id=?",
@@ -65,22 +223,29 @@ class ResultsDB:
                                   (run_id, *fields.values()))
 
     def put_config(self, run_id: str, spec_toml: str, spec_json: dict) -> None:
-        with self.conn:
+        with self.writing():
             self.conn.execute("INSERT OR REPLACE INTO configs VALUES (?, ?, ?)",
                               (run_id, spec_toml, json.dumps(spec_json, sort_keys=True)))
 
     def log_metrics(self, run_id: str, record: dict) -> None:
-        extra = {k: v for k, v in record.items() if k not in METRIC_COLUMNS}
-        values = [record.get(c) for c in METRIC_COLUMNS]
+        self.log_many(run_id, [record])
+
+    def log_many(self, run_id: str, records) -> None:
+        """Metric rows, in one transaction."""
         cols = ", ".join(("run_id", *METRIC_COLUMNS, "extra"))
         marks = ", ".join("?" * (len(METRIC_COLUMNS) + 2))
-        with self.conn:
-            self.conn.execute(
-                f"INSERT OR REPLACE INTO metrics ({cols}) VALUES ({marks})",
-                (run_id, *values, json.dumps(extra, sort_keys=True) if extra else None))
+        rows = []
+        for record in records:
+            extra = {k: v for k, v in record.items() if k not in METRIC_COLUMNS}
+            rows.append((run_id, *[record.get(c) for c in METRIC_COLUMNS],
+                         json.dumps(extra, sort_keys=True) if extra else None))
+        with self.writing():
+            self.conn.execute("BEGIN")  # one transaction, not one per row
+            self.conn.executemany(f"INSERT OR REPLACE INTO metrics ({cols}) VALUES ({marks})",
+                                  rows)
 
     def drop_metrics_after(self, run_id: str, step: int) -> None:
-        with self.conn:
+        with self.writing():
             self.conn.execute("DELETE FROM metrics WHERE run_id=? AND step>?", (run_id, step))
 
     def metrics(self, run_id: str) -> list[dict]:

@@ -1,5 +1,9 @@
 -- difflaws results database: one SQLite file per workspace (<out_dir>/results.sqlite), WAL mode.
 -- Written by `difflaws run`; read by the scaling-law fitters and sweep tools.
+-- The run directories are the source of truth: a damaged file is moved aside
+-- (results.sqlite.damaged-<timestamp>) and rebuilt from them (difflaws.store.rebuild).
+-- Status: `running` only while the run's process holds RUN_DIR/.lock; a row left
+-- `running` by a dead process becomes `interrupted` the next time the DB is opened.
 
 -- One row per run directory.  Figures come from difflaws.engine.figures(spec).
 CREATE TABLE IF NOT EXISTS runs (
@@ -7,8 +11,9 @@ CREATE TABLE IF NOT EXISTS runs (
     name                 TEXT NOT NULL,     -- spec name
     run_dir              TEXT NOT NULL,     -- absolute path when the run was written
     status               TEXT NOT NULL,     -- running | finished | diverged | failed | interrupted
-    noise_kind           TEXT,              -- e.g. masked, uniform, hybrid
-    shift                REAL,              -- the noise's shift (hybrid b), NULL if it has none
+    noise_kind           TEXT,              -- the registered noise kind
+    noise_label          TEXT,              -- kind plus its own settings, e.g. "k(a=2)"; runs group by it
+    noise_params         TEXT,              -- JSON object: the noise kind's own settings
     backbone_kind        TEXT,
     parameterization_kind TEXT,
     optimizer_kind       TEXT,
@@ -30,7 +35,7 @@ CREATE TABLE IF NOT EXISTS runs (
     tokens               INTEGER,           -- training tokens seen at last_step
     final_val_nelbo      REAL,              -- nats/token, at the end of the run
     unigram_entropy      REAL,              -- nats/token, validation split, same tokenizer
-    entropy_rate         REAL,              -- known floor (markov data), else NULL
+    data_metrics         TEXT,              -- JSON object: the data source's extra figures
     bytes_per_token      REAL,
     wall_seconds         REAL,
     started_at           TEXT,              -- ISO-8601 UTC

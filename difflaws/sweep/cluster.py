@@ -15,7 +15,7 @@ import subprocess
 import sys
 import time
 
-from difflaws.spec.errors import UserError
+from difflaws.errors import UserError
 from difflaws.sweep.tasks import Outcome, state
 
 RDZV_PORT = 29500

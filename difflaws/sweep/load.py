@@ -8,13 +8,12 @@ import attrs
 
 from difflaws import atomic, engine
 from difflaws.plugins import default_host
-from difflaws.spec.errors import Problem, SpecError
+from difflaws.errors import Problem, SpecError
 from difflaws.spec.load import apply_overrides, read_with_bases, structure
 from difflaws.sweep.members import Member, expand, validate
 from difflaws.sweep.spec import SweepSpec
 
 MANIFEST = "sweep.json"
-DEFAULT_EXECUTOR = "local"
 
 
 @attrs.frozen
@@ -40,7 +39,8 @@ def load_sweep(path, overrides=(), out: str | None = None, host=None,
     if executor and (table or {}).get("kind") != executor:
         raw = attrs.evolve(raw, data={**raw.data, "executor": {"kind": executor}})
     elif table is None:  # spelled out, so that --set executor.KEY lands on the default kind
-        raw = attrs.evolve(raw, data={**raw.data, "executor": {"kind": DEFAULT_EXECUTOR}})
+        default = host.registry.default("executor")
+        raw = attrs.evolve(raw, data={**raw.data, "executor": {"kind": default}})
     raw = apply_overrides(raw, list(overrides))
     spec = structure(raw, SweepSpec, host.converter)
     if not spec.name:

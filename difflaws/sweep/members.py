@@ -17,7 +17,7 @@ from pathlib import Path
 import attrs
 import tomli_w
 
-from difflaws.spec.errors import Problem, SpecError
+from difflaws.errors import Problem, SpecError
 
 MAX_SLUG = 80
 UNSAFE = re.compile(r"[^A-Za-z0-9._=+-]+")

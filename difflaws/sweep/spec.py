@@ -28,12 +28,12 @@ batch size runs only its own LRs.
 
 from __future__ import annotations
 
-import attrs
-
 from typing import Any
 
-from difflaws.components import Slot, default_kind
-from difflaws.spec.errors import FieldError
+import attrs
+
+from difflaws.errors import FieldError
+from difflaws.interfaces import ExecutorConfig, default_of, key
 
 SCALARS = (bool, int, float, str)
 
@@ -45,8 +45,8 @@ def _flat(table: dict, prefix: str = "") -> dict:
     and stays one value: it replaces the base spec's table instead of merging into it.
     """
     out = {}
-    for key, value in table.items():
-        dotted = f"{prefix}.{key}" if prefix else str(key)
+    for name, value in table.items():
+        dotted = f"{prefix}.{name}" if prefix else str(name)
         if isinstance(value, dict) and "kind" not in value:
             out.update(_flat(value, dotted))
         else:
@@ -55,49 +55,54 @@ def _flat(table: dict, prefix: str = "") -> dict:
 
 
 def _axes(self, attribute, value: dict) -> None:
-    for key, values in value.items():
+    for name, values in value.items():
         if not isinstance(values, list) or not values:
-            raise FieldError(f"axes.{key}", "give a non-empty list of values, e.g. [1, 2, 3]")
+            raise FieldError(f"axes.{name}", "give a non-empty list of values, e.g. [1, 2, 3]")
         if not all(isinstance(v, SCALARS + (list, dict)) for v in values):
-            raise FieldError(f"axes.{key}", "values must be numbers, strings, booleans, lists "
+            raise FieldError(f"axes.{name}", "values must be numbers, strings, booleans, lists "
                                             "or component tables")
         seen = []
         for v in values:
             if v in seen:
-                raise FieldError(f"axes.{key}", f"lists {v!r} twice")
+                raise FieldError(f"axes.{name}", f"lists {v!r} twice")
             seen.append(v)
 
 
 def _lr_grid(self, attribute, value: dict) -> None:
-    for key, lrs in value.items():
+    for name, lrs in value.items():
         try:
-            batch = int(key)
+            batch = int(name)
         except ValueError:
             batch = 0
-        if batch <= 0 or str(batch) != str(key).strip():
-            raise FieldError(f"lr_grid_by_batch.{key}", "keys are batch sizes (whole numbers "
+        if batch <= 0 or str(batch) != str(name).strip():
+            raise FieldError(f"lr_grid_by_batch.{name}", "keys are batch sizes (whole numbers "
                                                         "of sequences), e.g. 8 = [0.1, 0.2]")
         if (not isinstance(lrs, list) or not lrs
                 or not all(isinstance(v, (int, float)) and not isinstance(v, bool) and v > 0
                            for v in lrs)):
-            raise FieldError(f"lr_grid_by_batch.{key}", "give a non-empty list of positive LRs")
+            raise FieldError(f"lr_grid_by_batch.{name}", "give a non-empty list of positive LRs")
         if len(set(lrs)) != len(lrs):
-            raise FieldError(f"lr_grid_by_batch.{key}", "lists an LR twice")
+            raise FieldError(f"lr_grid_by_batch.{name}", "lists an LR twice")
 
 
 @attrs.frozen(kw_only=True)
 class SweepSpec:
     """A grid of runs over one base spec."""
 
-    base_spec: str
-    name: str = ""
-    out_dir: str = "sweeps"  # the sweep's directory is OUT_DIR/NAME
-    set: dict[str, Any] = attrs.field(factory=dict, converter=_flat)
-    axes: dict[str, Any] = attrs.field(factory=dict, converter=_flat, validator=_axes)
-    lr_grid_by_batch: dict[str, Any] = attrs.field(factory=dict, validator=_lr_grid)
-    lr_key: str = "optimizer.lr"
-    batch_key: str = "train.batch_size"
-    executor: Slot["executor"] = default_kind("executor", "local")  # = load.DEFAULT_EXECUTOR
+    base_spec: str = key(doc="the run spec every member starts from, relative to this file")
+    name: str = key("", doc='the sweep\'s name, its directory under out_dir; "": the file\'s stem')
+    out_dir: str = key("sweeps", doc="the sweep's directory is OUT_DIR/NAME")
+    set: dict[str, Any] = key(factory=dict, converter=_flat,
+                              doc="dotted spec key → value, applied to every member")
+    axes: dict[str, Any] = key(factory=dict, converter=_flat, validator=_axes,
+                               doc="dotted spec key → list of values; every combination "
+                                   "is a member")
+    lr_grid_by_batch: dict[str, Any] = key(factory=dict, validator=_lr_grid,
+                                           doc="batch size → list of LRs that batch size runs with")
+    lr_key: str = key("optimizer.lr", doc="the spec key that [lr_grid_by_batch]'s LRs set")
+    batch_key: str = key("train.batch_size",
+                         doc="the spec key that [lr_grid_by_batch]'s batch sizes set")
+    executor: ExecutorConfig = key(default_of("executor"), doc="how the members run")
 
     def __attrs_post_init__(self):
         if not self.lr_grid_by_batch:
@@ -112,6 +117,6 @@ class SweepSpec:
                 raise FieldError("lr_grid_by_batch", f"no LR grid for batch size(s) "
                                                      f"{', '.join(map(str, missing))} of "
                                                      f"axes.{self.batch_key}")
-        for key in (self.lr_key, self.batch_key):
-            if key in self.set:
-                raise FieldError(f"set.{key}", "is set by [lr_grid_by_batch]; drop it here")
+        for name in (self.lr_key, self.batch_key):
+            if name in self.set:
+                raise FieldError(f"set.{name}", "is set by [lr_grid_by_batch]; drop it here")

@@ -1,7 +1,7 @@
 """What an executor runs: one ``difflaws run`` command per member, and its state on disk.
 
-A member is *done* when its run directory holds ``summary.json`` (the
-trainer writes it last), *partial* when the directory exists without it
+A member is *done* when its run directory holds a readable ``summary.json``
+(the trainer writes it last), *partial* when the directory exists without it
 (a killed run: ``difflaws run`` into the same directory resumes from its
 last checkpoint), and *pending* otherwise.
 """
@@ -13,7 +13,7 @@ from pathlib import Path
 
 import attrs
 
-from difflaws.engine import SUMMARY_FILE
+from difflaws.engine import read_summary
 
 DONE, PARTIAL, PENDING = "done", "partial", "pending"
 
@@ -47,7 +47,7 @@ class Outcome:
 
 
 def state(run_dir: Path) -> str:
-    if (run_dir / SUMMARY_FILE).is_file():
+    if read_summary(run_dir) is not None:  # a damaged summary.json: the run finishes again
         return DONE
     return PARTIAL if run_dir.is_dir() else PENDING
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 
-from difflaws.spec.errors import UserError
+from difflaws.errors import UserError
 
 CALIBRATION_BYTES = 2_000_000  # of validation text: plenty for a stable bytes/token ratio
 

@@ -11,7 +11,7 @@ import json
 from pathlib import Path
 
 from difflaws import atomic
-from difflaws.spec.errors import UserError
+from difflaws.errors import UserError
 from difflaws.tokenizers.hf import HFTokenizer, import_tokenizers
 
 SPECIALS = ["<|begin_of_text|>", "<|end_of_text|>", "<|padding|>", "<|mask|>"]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from difflaws.spec.errors import UserError
+from difflaws.errors import UserError
 from difflaws.tokenizers.base import Tokenizer, require_mask
 
 

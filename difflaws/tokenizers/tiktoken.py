@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 from pathlib import Path
 
-from difflaws.spec.errors import UserError
+from difflaws.errors import UserError
 from difflaws.tokenizers.base import Tokenizer
 
 EOS_TEXT = "<|endoftext|>"

@@ -2,27 +2,72 @@
 
 from __future__ import annotations
 
+import re
+
 import attrs
 from attrs.validators import ge, gt, in_, le
+
+from difflaws.errors import FieldError
+from difflaws.interfaces.component import key
+from difflaws.spec.types import MAX_BATCH, MAX_SEQ_LEN, MAX_STEPS
+
+DEVICES = ("auto", "cpu", "cuda", "cuda:N", "mps")
+_DEVICE = re.compile(r"auto|cpu|mps|cuda(:\d{1,4})?")
+COUNT = [gt(0), le(MAX_STEPS)]
+
+
+def check_device(name, where: str = "train.device") -> str:
+    """Refuse a device string torch would not parse (or one that is not a compute device)."""
+    if not isinstance(name, str) or not _DEVICE.fullmatch(name):
+        shown = repr(name) if len(repr(name)) <= 60 else repr(name)[:60] + "..."
+        sep = " " if where.startswith("-") else " = "  # --device cpu, train.device = "cpu"
+        raise ValueError(f"{where}{sep}{shown} is not a device; use one of "
+                         f"{', '.join(DEVICES)} (e.g. \"cuda:1\")")
+    return name
+
+
 
 
 @attrs.frozen(kw_only=True)
 class TrainConfig:
     """Training loop settings; batch sizes are in sequences."""
 
-    steps: int = attrs.field(default=1000, validator=gt(0))
-    batch_size: int = attrs.field(default=32, validator=gt(0))
-    micro_batch_size: int = attrs.field(default=0, validator=ge(0))  # 0: the whole batch
-    seq_len: int = attrs.field(default=256, validator=gt(0))
-    warmup_steps: int = attrs.field(default=100, validator=ge(0))
-    cooldown_fraction: float = attrs.field(default=0.0, validator=[ge(0.0), le(1.0)])
-    grad_clip: float = attrs.field(default=1.0, validator=ge(0.0))  # 0 disables clipping
-    precision: str = attrs.field(default="fp32", validator=in_(("fp32", "bf16")))
-    compile: bool = False
-    device: str = "auto"
-    log_every: int = attrs.field(default=10, validator=gt(0))
-    eval_every: int = attrs.field(default=100, validator=gt(0))
-    eval_batches: int = attrs.field(default=4, validator=gt(0))
-    eval_batch_size: int = attrs.field(default=0, validator=ge(0))  # 0: the micro-batch size
-    checkpoint_every: int = attrs.field(default=100, validator=gt(0))
-    keep_checkpoints: int = attrs.field(default=2, validator=gt(0))
+    steps: int = key(1000, validator=gt(0), doc="optimizer steps to train for")
+    batch_size: int = key(32, validator=[gt(0), le(MAX_BATCH)],
+                          doc="sequences per optimizer step (all processes)")
+    micro_batch_size: int = key(0, validator=[ge(0), le(MAX_BATCH)],
+                                doc="sequences per forward/backward pass of a process (gradient "
+                                    "accumulation); 0: its whole share of the batch")
+    seq_len: int = key(256, validator=[gt(0), le(MAX_SEQ_LEN)],
+                       doc="tokens per training sequence (packed documents)")
+    warmup_steps: int = key(100, validator=[ge(0), le(MAX_STEPS)],
+                            doc="steps of linear LR warmup")
+    cooldown_fraction: float = key(0.0, validator=[ge(0.0), le(1.0)],
+                                   doc="share of the steps at the end with a 1 − √ LR cooldown")
+    grad_clip: float = key(1.0, validator=ge(0.0), doc="clip the gradient norm to this; 0 disables")
+    precision: str = key("fp32", validator=in_(("fp32", "bf16")),
+                         doc="compute precision: fp32, or bf16 autocast (weights stay fp32)")
+    compile: bool = key(False, doc="torch.compile the model")
+    device: str = key("auto",
+                      doc='torch device ("cpu", "cuda", "cuda:1"); "auto": CUDA if available')
+    log_every: int = key(10, validator=COUNT, doc="log a metrics record every this many steps")
+    eval_every: int = key(100, validator=COUNT,
+                          doc="measure the validation NELBO every this many steps (and at the end)")
+    eval_batches: int = key(4, validator=[gt(0), le(MAX_BATCH)],
+                            doc="validation batches per evaluation")
+    eval_batch_size: int = key(0, validator=[ge(0), le(MAX_BATCH)],
+                               doc="sequences per validation batch; 0: the micro-batch size")
+    checkpoint_every: int = key(100, validator=COUNT,
+                                doc="save a checkpoint every this many steps (and at the end)")
+    keep_checkpoints: int = key(2, validator=[gt(0), le(10_000)],
+                                doc="checkpoints kept; older ones are deleted")
+
+    def __attrs_post_init__(self):
+        # checked here, not by field validators, so `difflaws kinds` keeps its plain listing
+        if self.steps > MAX_STEPS:
+            raise FieldError("steps", f"{self.steps:,} is above the limit {MAX_STEPS:,} "
+                                      "(2**40); train for fewer steps")
+        try:
+            check_device(self.device, "device")
+        except ValueError as exc:
+            raise FieldError("device", str(exc).replace("device = ", "", 1)) from None

@@ -14,18 +14,38 @@ import attrs
 import torch
 
 from difflaws.data.packing import PackedSequences
-from difflaws.spec.errors import UserError
+from difflaws.errors import UserError
 
 CACHE_DIR = ".cache"  # in the workspace: trained tokenizers and token streams
 
 
-def resolve_device(name: str) -> torch.device:
+def resolve_device(name: str, where: str = "train.device") -> torch.device:
+    """The torch device for a spec's (or a ``--device``) string, refused with a UserError
+    naming ``where`` when it is malformed or not present on this machine."""
+    from difflaws.train.config import check_device
+
+    try:
+        check_device(name, where)
+    except ValueError as exc:
+        raise UserError(str(exc)) from None
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise UserError(f"train.device = {name!r} but no CUDA device is available; "
-                        "use device = \"auto\" or \"cpu\"")
-    return torch.device(name)
+    if name.startswith("cuda"):
+        if not torch.cuda.is_available():
+            raise UserError(f"{where} = {name!r} but no CUDA device is available; "
+                            "use device = \"auto\" or \"cpu\"")
+        index = int(name.partition(":")[2] or 0)
+        if index >= torch.cuda.device_count():
+            raise UserError(f"{where} = {name!r} but this machine has "
+                            f"{torch.cuda.device_count()} CUDA device(s) (cuda:0 to "
+                            f"cuda:{torch.cuda.device_count() - 1}); pick one of them")
+    if name == "mps" and not (getattr(torch.backends, "mps", None)
+                              and torch.backends.mps.is_available()):
+        raise UserError(f"{where} = 'mps' but MPS is not available here; use \"auto\" or \"cpu\"")
+    try:
+        return torch.device(name)
+    except (RuntimeError, ValueError) as exc:
+        raise UserError(f"{where} = {name!r}: {exc}; use auto, cpu, cuda, cuda:N or mps") from None
 
 
 def cache_dir_for(run_dir) -> Path:

@@ -4,6 +4,11 @@ Everything a step depends on (weights, optimizer moments, the noise RNG, the
 data position, the LR-schedule step and the partial log window) is in the
 checkpoint, so a killed run that is re-run continues with the very same
 numbers it would have produced uninterrupted (bitwise on CPU in fp32).
+
+A run holds its run directory's lock (:mod:`difflaws.rundir`) throughout, and stops
+cleanly on SIGTERM, SIGINT or SIGUSR1 (:mod:`difflaws.signals`): the step in progress
+finishes, a checkpoint is saved, the run is marked ``interrupted`` and
+:class:`~difflaws.signals.Stopped` is raised.
 """
 
 from __future__ import annotations
@@ -12,14 +17,14 @@ import contextlib
 import json
 import math
 import os
-import shutil
+import sqlite3
 import time
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from difflaws import atomic, checkpoint, engine
+from difflaws import atomic, checkpoint, engine, rundir
 from difflaws.data.packing import unigram_entropy
 from difflaws.distributed.quiet import SilentDB, SilentLog
 from difflaws.distributed.strategy import strategy_for
@@ -27,10 +32,12 @@ from difflaws.engine import METRICS_FILE, SUMMARY_FILE
 from difflaws.optim.schedule import apply_lr, wsd_multiplier
 from difflaws.plugins import default_host
 from difflaws.spec import resolved_toml
-from difflaws.spec.errors import UserError
+from difflaws.errors import UserError
+from difflaws.signals import Stopped, stop_requests
 from difflaws.store import workspace_db
+from difflaws.store.db import DatabaseFull
 from difflaws.train.evaluate import evaluate
-from difflaws.train.metrics import MetricsLog, Window, clean, console
+from difflaws.train.metrics import MetricsLog, Window, clean, console, report
 from difflaws.train.setup import build_data, build_process, field
 
 # Fault-injection hook for the kill-and-resume test: seconds to sleep after each step.
@@ -43,19 +50,46 @@ class TrainingDiverged(UserError):
 
 def train(spec, run_dir, quiet: bool = False, json_lines: bool = False, resume: bool = False,
           host=None) -> dict:
-    """Train (or continue training) ``spec`` in ``run_dir``; returns the run summary."""
+    """Train (or continue training) ``spec`` in ``run_dir``; returns the run summary.
+
+    Raises :class:`~difflaws.signals.Stopped` when a signal stopped the run (its
+    checkpoint saved, the run marked ``interrupted``)."""
     host = host or default_host()
-    run = Run(spec, Path(run_dir), host, quiet=quiet, json_lines=json_lines)
+    run_dir = Path(run_dir)
+    with rundir.hold(run_dir), stop_requests() as stop:
+        rundir.refuse_links(run_dir, engine.logger_files(spec))
+        try:
+            run = Run(spec, run_dir, host, quiet=quiet, json_lines=json_lines, stop=stop)
+        except BaseException:
+            forget_failed_start(spec, run_dir, host)
+            raise
+        try:
+            return run.go(resume)
+        except TrainingDiverged:
+            raise
+        except BaseException as exc:
+            if isinstance(exc, Stopped) and exc.step is None:  # a forced stop
+                exc.step, exc.run_dir, exc.main = run.step, run_dir, run.dist.is_main
+            status = "interrupted" if isinstance(exc, (KeyboardInterrupt, Stopped)) else "failed"
+            run.mark(status)
+            raise
+        finally:
+            run.close()
+
+
+def forget_failed_start(spec, run_dir: Path, host) -> None:
+    """A run that failed before training (a tokenizer that cannot load, bad data) leaves
+    nothing that blocks the corrected command: its spec files go when the directory holds
+    no checkpoint and no metrics (nothing to resume, nothing lost)."""
     try:
-        return run.go(resume)
-    except TrainingDiverged:
-        raise
-    except BaseException as exc:
-        status = "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed"
-        run.db.upsert_run(run.run_id, status=status, last_step=run.step)
-        raise
-    finally:
-        run.close()
+        if checkpoint.io.listing(run_dir) or (run_dir / METRICS_FILE).exists():
+            return
+        if engine.file_differs(run_dir / engine.SPEC_FILE, resolved_toml(spec, host)):
+            return  # not ours
+        for name in (engine.SPEC_HASH_FILE, engine.SPEC_FILE, engine.PROVENANCE_FILE):
+            rundir.remove(run_dir / name)
+    except Exception:  # never mask the error that stopped the run
+        pass
 
 
 def autocast_for(precision: str, device: torch.device):
@@ -65,9 +99,13 @@ def autocast_for(precision: str, device: torch.device):
 
 
 class Run:
-    def __init__(self, spec, run_dir: Path, host, quiet: bool, json_lines: bool):
+    def __init__(self, spec, run_dir: Path, host, quiet: bool, json_lines: bool, stop=None):
         self.spec, self.run_dir, self.host = spec, run_dir, host
         self.quiet, self.json_lines = quiet, json_lines
+        self.stop = stop
+        self.stop_votes = 0.0  # ranks that asked to stop, summed with the step's loss
+        self.stop_signal = 0  # the signal they got (their mean signal number)
+        self.registered = False
         t = self.cfg = spec.train
         # the strategy (difflaws.distributed) is the one place one process and many differ
         self.dist = strategy_for(spec)
@@ -89,8 +127,9 @@ class Run:
         self.window = Window()
         self.step, self.wall_before = 0, 0.0
         if self.dist.is_main:  # only rank 0 writes metrics, the DB and progress
+            # the components built: only now does the run directory get its spec files
+            engine.write_spec(spec, run_dir, host, extra={"registration": self.registration()})
             self.db, self.run_id = workspace_db(run_dir)
-            self.register()
             loggers = [cfg.build(run_dir=run_dir) for cfg in spec.loggers]
             self.log = MetricsLog(run_dir, self.db, self.run_id, loggers, json_lines)
         else:
@@ -103,11 +142,14 @@ class Run:
         except KeyError:  # a config built by hand, not through the registry
             return None
 
-    def register(self) -> None:
+    def registration(self) -> dict:
+        """The run's row in the results DB, but its status and progress (also kept in
+        provenance.json, from which a damaged DB is rebuilt)."""
         s, t, f = self.spec, self.cfg, self.figures
-        self.db.upsert_run(
-            self.run_id, name=s.name, run_dir=str(self.run_dir.resolve()), status="running",
-            noise_kind=self.kind(s.noise), shift=getattr(s.noise, "shift", None),
+        return dict(
+            name=s.name, run_dir=str(self.run_dir.resolve()),
+            noise_kind=self.kind(s.noise), noise_label=s.noise.label(self.kind(s.noise) or "noise"),
+            noise_params=json.dumps(s.noise.parameters(), sort_keys=True),
             backbone_kind=self.kind(s.backbone),
             parameterization_kind=self.kind(s.parameterization),
             optimizer_kind=self.kind(s.optimizer), tokenizer_kind=self.kind(s.tokenizer),
@@ -115,13 +157,30 @@ class Run:
             non_embedding_params=f.get("non_embedding_params"), total_params=f.get("total_params"),
             flops_per_token_M=f.get("flops_per_token_M"),
             flops_per_token_6P=f.get("flops_per_token_6P"), batch_size=t.batch_size,
-            seq_len=t.seq_len, lr=getattr(s.optimizer, "lr", None), steps=t.steps,
+            seq_len=t.seq_len, lr=s.optimizer.lr, steps=t.steps,
             warmup_steps=t.warmup_steps, cooldown_fraction=t.cooldown_fraction, seed=s.seed,
             bytes_per_token=clean(float(self.tokenizer.bytes_per_token))
             if self.data.source.has_text() else None,
-            **self.data.source.extra_metrics())
+            data_metrics=json.dumps(self.data.source.extra_metrics(), sort_keys=True))
+
+    def register(self, status: str = "running", **fields) -> None:
+        s = self.spec
+        self.db.upsert_run(self.run_id, **self.registration(), status=status, **fields)
         self.db.put_config(self.run_id, resolved_toml(s, self.host),
                            self.host.converter.unstructure(s))
+        # the DB's history is the run directory's (a DB rebuilt, moved or new since)
+        self.db.log_many(self.run_id, self.log.records())
+        self.registered = True
+
+    def mark(self, status: str) -> None:
+        """Record how the run ended; a DB that cannot be written (full, damaged) is skipped,
+        so the error that ended the run is the one reported."""
+        if not self.registered or not hasattr(self, "db"):
+            return
+        try:
+            self.db.upsert_run(self.run_id, status=status, last_step=self.step)
+        except (sqlite3.Error, UserError):
+            pass
 
     def close(self) -> None:
         if hasattr(self, "log"):
@@ -169,14 +228,30 @@ class Run:
         return self.wall_before + (time.perf_counter() - self.session_start)
 
     def go(self, resume: bool) -> dict:
+        try:
+            return self._go(resume)
+        except DatabaseFull as exc:
+            kept = checkpoint.io.listing(self.run_dir)
+            where = f"; the last checkpoint {kept[0]} is kept" if kept else ""
+            raise DatabaseFull(f"{exc}{where}") from None
+
+    def _go(self, resume: bool) -> dict:
         self.session_start = time.perf_counter()
         self.restore(resume)
         t = self.cfg
-        summary_path = self.run_dir / SUMMARY_FILE
-        if self.step >= t.steps and summary_path.exists():
-            summary = json.loads(summary_path.read_text())
-            self.report(summary)
-            return summary
+        if self.step >= t.steps:
+            summary = engine.read_summary(self.run_dir,
+                                          warn=console if self.dist.is_main else None)
+            if summary is not None:  # finished before: it stays finished
+                if self.dist.is_main:
+                    self.keep_finished(summary)
+                self.report(summary)
+                return summary
+        self.register("running")
+        # asked to stop while the run was being set up (many ranks vote after a first step)
+        if self.dist.world_size == 1 and self.should_stop():
+            raise Stopped(self.stop.signum, self.step, self.run_dir, saved=False,
+                          main=self.dist.is_main)
         sleep = float(os.environ.get(STEP_SLEEP_ENV, "0") or 0)
         bar = self.progress_bar()
         self.model.train()
@@ -206,14 +281,44 @@ class Run:
                                 tok_s=f"{record['tokens_per_second']:.0f}", refresh=False)
                 self.window.reset()
                 window_start, window_tokens = time.perf_counter(), 0
-            if self.step % t.checkpoint_every == 0 or last:
+            saved = self.step % t.checkpoint_every == 0 or last
+            if saved:
                 self.save()
             if sleep:
-                time.sleep(sleep)
+                self.stop.sleep(sleep) if self.stop is not None else time.sleep(sleep)
+            if not last and self.should_stop():
+                if not saved:
+                    self.save()
+                bar.close()
+                raise Stopped(self.stop.signum or self.stop_signal or signal_of(self.stop),
+                              self.step, self.run_dir, saved=True, main=self.dist.is_main)
         bar.close()
         summary = self.finish(record)
         self.report(summary)
         return summary
+
+    def should_stop(self) -> bool:
+        """Whether to stop at this step boundary: one process asks its own handlers; many
+        follow the votes summed in the step's all-reduce, so all stop after the same step."""
+        if self.stop is None:
+            return False
+        if self.dist.world_size > 1:
+            return self.stop_votes > 0
+        return self.stop.requested
+
+    def keep_finished(self, summary: dict) -> None:
+        """A finished run re-run: its DB row says finished (added if the DB lost it)."""
+        row = self.db.run(self.run_id)
+        if row is not None and row.get("status") == "finished":
+            return
+        fields = dict(last_step=summary.get("steps"), tokens=summary.get("tokens"),
+                      final_val_nelbo=summary.get("val_nelbo"),
+                      unigram_entropy=summary.get("unigram_entropy"),
+                      wall_seconds=summary.get("wall_seconds"))
+        if row is None:
+            self.register("finished", **fields)
+        else:
+            self.db.upsert_run(self.run_id, status="finished", **fields)
 
     def progress_bar(self):
         from tqdm import tqdm
@@ -252,10 +357,16 @@ class Run:
                 (loss * weight * self.dist.grad_scale).backward()
             loss_sum += loss.detach() * weight
             nelbo_sum += field(out, "nelbo").detach().float() * weight
-        sums = self.dist.all_reduce_sum(torch.stack([loss_sum.float(), nelbo_sum]))
+        # this rank's vote to stop (and its signal) rides along with the loss all-reduce
+        signum = self.stop.signum if self.stop is not None and self.stop.requested else 0
+        vote = torch.tensor([float(signum > 0), float(signum)], device=self.device)
+        sums = self.dist.all_reduce_sum(torch.cat([torch.stack([loss_sum.float(),
+                                                                nelbo_sum.float()]), vote]))
         grad_norm = self.dist.clip_grad_norm(self.model.parameters(), self.cfg.grad_clip)
         # one device sync per step: the NaN guard needs the values anyway
-        loss, nelbo, norm = torch.cat([sums, grad_norm.float().reshape(1)]).tolist()
+        loss, nelbo, votes, signums, norm = torch.cat([sums, grad_norm.float().reshape(1)]) \
+            .tolist()
+        self.stop_votes, self.stop_signal = votes, round(signums / votes) if votes else 0
         return {"loss": loss, "train_nelbo": nelbo, "grad_norm": norm}
 
     def check_finite(self, values: dict) -> None:
@@ -304,6 +415,7 @@ class Run:
         }
         summary = {k: clean(v) for k, v in summary.items()}
         if self.dist.is_main:
+            rundir.refuse_links(self.run_dir)
             atomic.write_json(self.run_dir / SUMMARY_FILE, summary)
         self.db.upsert_run(
             self.run_id, status="finished", last_step=self.step, tokens=self.tokens,
@@ -314,24 +426,18 @@ class Run:
     def report(self, summary: dict) -> None:
         if not self.dist.is_main:
             return
-        if self.json_lines:
-            print(json.dumps({"summary": summary}, sort_keys=True), flush=True)
-            return
-        bpb = summary.get("bits_per_byte")
-        line = (f"final val NELBO {summary['val_nelbo']:.4f} nats/token"
-                + (f" ({bpb:.4f} bits/byte)" if bpb is not None else "")
-                + f"; unigram entropy {summary['unigram_entropy']:.4f} nats/token")
-        if summary.get("entropy_rate") is not None:
-            line += f"; entropy rate (floor) {summary['entropy_rate']:.4f} nats/token"
-        print(line, flush=True)
-        print(f"{summary['tokens']:,} tokens in {summary['wall_seconds']:.1f} s "
-              f"({summary['tokens_per_second']:,.0f} tokens/s); run directory {self.run_dir}",
-              flush=True)
+        report(summary, self.run_dir, self.json_lines, self.data.source.metric_notes(),
+               self.data.source.extra_metrics())
+
+
+def signal_of(stop) -> int:
+    """The signal a stop voted for by another rank stands for here (SIGTERM: torchrun's)."""
+    import signal
+
+    return stop.signum if stop is not None and stop.signum else signal.SIGTERM
 
 
 def start_over(run_dir) -> None:
-    """Remove what a previous, different spec left in ``run_dir`` (``run --force``)."""
-    run_dir = Path(run_dir)
-    shutil.rmtree(run_dir / checkpoint.io.DIR, ignore_errors=True)
-    for name in (METRICS_FILE, SUMMARY_FILE):
-        (run_dir / name).unlink(missing_ok=True)
+    """Remove what a previous, different spec left in ``run_dir`` (``run --force``); links
+    are unlinked, never followed (see :func:`difflaws.rundir.start_over`)."""
+    rundir.start_over(run_dir)

@@ -6,14 +6,15 @@ import attrs
 from attrs.validators import gt
 
 from difflaws import hookimpl
+from difflaws.interfaces import ScheduleConfig, key
 
 
 @attrs.frozen(kw_only=True)
-class LaplaceScheduleConfig:
+class LaplaceScheduleConfig(ScheduleConfig):
     """Laplace proposal over λ centred on ``center`` with scale ``width``."""
 
-    center: float = 0.0
-    width: float = attrs.field(default=2.0, validator=gt(0.0))
+    center: float = key(0.0, doc="the λ the proposal is centred on")
+    width: float = key(2.0, doc="the Laplace scale b (larger: flatter)", validator=gt(0.0))
 
     def build(self, **context):
         from difflaws_example.laplace import LaplaceSchedule  # torch loads only when used

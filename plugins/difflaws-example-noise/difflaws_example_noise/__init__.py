@@ -1,0 +1,3 @@
+"""An example difflaws noise plugin: see plugin.py (registration) and zipf.py (the process)."""
+
+__version__ = "0.1.0"

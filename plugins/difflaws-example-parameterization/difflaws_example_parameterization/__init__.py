@@ -1,0 +1,3 @@
+"""An example difflaws parameterization plugin: see plugin.py."""
+
+__version__ = "0.1.0"
