@@ -35,12 +35,6 @@ def run_dir_for(spec, out: str | None = None) -> Path:
     return Path(out) if out else Path(spec.out_dir) / spec.name
 
 
-def holds_other_spec(spec, out: str | None = None, host=None) -> bool:
-    """Whether the run directory was started with a different resolved spec."""
-    text = resolved_toml(spec, host or default_host())
-    return file_differs(run_dir_for(spec, out) / SPEC_FILE, text)
-
-
 def file_differs(existing: Path, text: str) -> bool:
     """Whether ``existing`` is there and holds something other than ``text``."""
     if not existing.exists():
@@ -110,7 +104,7 @@ def write_spec(spec, run_dir, host=None, extra: dict | None = None) -> None:
 
 # -- opening a run directory ------------------------------------------------------------------
 def logger_files(spec) -> list[str]:
-    return [f for f in (getattr(c, "file", None) for c in spec.loggers) if isinstance(f, str)]
+    return [name for logger in spec.loggers for name in logger.files()]
 
 
 def spec_matches(spec, run_dir, host=None) -> bool:

@@ -13,7 +13,8 @@ def _shown(path) -> str:
     return text if len(text) <= 200 else f"{text[:200]}... ({len(text)} characters)"
 
 
-def _reason(exc: BaseException) -> str:
+def os_reason(exc: BaseException) -> str:
+    """An OS error's own words ("No space left on device"), without its errno."""
     return getattr(exc, "strerror", None) or str(exc)
 
 
@@ -53,7 +54,7 @@ def check_writable_dir(path, key: str) -> Path:
     except UserError:
         raise
     except (OSError, ValueError) as exc:  # a name too long, a symlink loop, a NUL byte
-        raise UserError(f"{key}: cannot use {_shown(path)} as a directory: {_reason(exc)}; "
+        raise UserError(f"{key}: cannot use {_shown(path)} as a directory: {os_reason(exc)}; "
                         f"{fix}") from None
     return path
 
@@ -78,5 +79,5 @@ def check_writable_file(path, key: str) -> Path:
     except UserError:
         raise
     except (OSError, ValueError) as exc:
-        raise UserError(f"{key}: cannot write {_shown(path)}: {_reason(exc)}; {fix}") from None
+        raise UserError(f"{key}: cannot write {_shown(path)}: {os_reason(exc)}; {fix}") from None
     return path

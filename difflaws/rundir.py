@@ -89,7 +89,7 @@ def require_name(name, what: str = "name") -> str:
     return name
 
 
-def check_file_name(value: str, what: str) -> str | None:
+def check_file_name(value: str) -> str | None:
     """Why ``value`` is not a plain file name inside a run directory, or None."""
     problem = check_name(value)
     if problem:

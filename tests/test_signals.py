@@ -15,7 +15,6 @@ import signal
 import sqlite3
 import subprocess
 import sys
-import textwrap
 import threading
 import time
 from pathlib import Path
@@ -26,6 +25,7 @@ from difflaws import rundir
 from difflaws.signals import StopRequest, Stopped, exit_code, stop_requests
 from difflaws.store import ResultsDB
 from difflaws.train.trainer import STEP_SLEEP_ENV
+from test_sweep_run import BASE, make_sweep
 from test_train_resume import SPEC, curve
 
 ENV = {**os.environ, "OMP_NUM_THREADS": "1", "DIFFLAWS_LOAD_PLUGINS": ""}
@@ -198,7 +198,6 @@ def test_sigterm_sigint_sigkill_then_resume_is_bitwise_identical(tmp_path):
 
 
 # -- sweeps: members die with their parent ---------------------------------------------------
-BASE = (Path(__file__).parent / "specs" / "tiny_markov.toml").read_text()
 
 
 def member_pids(sweep_dir) -> dict[str, int]:
@@ -213,14 +212,7 @@ def member_pids(sweep_dir) -> dict[str, int]:
 @pytest.mark.slow
 @pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGTERM], ids=["SIGKILL", "SIGTERM"])
 def test_killing_only_the_sweep_parent_stops_its_members(tmp_path, sig):
-    (tmp_path / "base.toml").write_text(BASE.replace("steps = 8", "steps = 200"))
-    path = tmp_path / "two.toml"
-    path.write_text(textwrap.dedent(f"""\
-        base_spec = "base.toml"
-        out_dir = "{(tmp_path / 'out').as_posix()}"
-        [axes]
-        "optimizer.lr" = [0.1, 0.3]
-        """))
+    path = make_sweep(tmp_path, base=BASE.replace("steps = 8", "steps = 200"))
     sweep_dir = tmp_path / "out" / "two"
     env = {**ENV, STEP_SLEEP_ENV: "0.3"}
     parent = subprocess.Popen([sys.executable, "-m", "difflaws", "sweep", str(path), "--jobs", "2"],

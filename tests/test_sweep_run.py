@@ -22,8 +22,8 @@ from difflaws.cli import main
 BASE = (Path(__file__).parent / "specs" / "tiny_markov.toml").read_text()
 
 
-def make_sweep(tmp_path, executor: str = ""):
-    (tmp_path / "base.toml").write_text(BASE)
+def make_sweep(tmp_path, executor: str = "", base: str = BASE):
+    (tmp_path / "base.toml").write_text(base)
     path = tmp_path / "two.toml"
     path.write_text(textwrap.dedent(f"""\
         base_spec = "base.toml"

@@ -45,7 +45,7 @@ class CsvLogger:
 def _plain_file_name(instance, attribute, value) -> None:
     from difflaws.rundir import check_file_name
 
-    problem = check_file_name(value, attribute.name)
+    problem = check_file_name(value)
     if problem:
         raise FieldError(attribute.name, f"{problem}; the CSV file lies in the run directory, "
                                          "so give a plain file name such as \"metrics.csv\"")
@@ -63,6 +63,9 @@ class CsvLoggerConfig(LoggerConfig):
 
     def build(self, run_dir=None, **context):
         return CsvLogger(Path(run_dir) / self.file, list(self.columns))
+
+    def files(self) -> list[str]:
+        return [self.file]
 
 
 class LineLogger:

@@ -46,7 +46,7 @@ def check_args(args) -> None:
 def length_limit(spec) -> tuple[int, str]:
     limit = spec.backbone.max_context()
     if limit is not None and limit <= MAX_LENGTH:
-        return limit, "the backbone's context limit (backbone.max_seq_len)"
+        return limit, "the backbone's context limit"
     return MAX_LENGTH, "the longest sample difflaws generates"
 
 

@@ -23,3 +23,8 @@ class LoggerConfig(ComponentConfig):
 
     def build(self, run_dir=None, **context):
         raise NotImplementedError(f"{type(self).__qualname__} does not implement build()")
+
+    def files(self) -> list[str]:
+        """The file names, relative to the run directory, that the logger writes; the run
+        refuses to start when one of them is a symbolic link."""
+        return []

@@ -35,7 +35,7 @@ from typing import ClassVar
 import attrs
 from attrs.validators import and_, ge, in_, le
 
-from difflaws.errors import FieldError, UserError
+from difflaws.errors import FieldError
 from difflaws.interfaces.component import ComponentConfig, default_of, key
 from difflaws.interfaces.schedule import ScheduleConfig
 
@@ -143,9 +143,7 @@ class NoiseConfig(ComponentConfig):
             # only processes defined by π_λ can be checked (a stand-in may define none)
             if (isinstance(process, NoiseProcess)
                     and type(process).mixing is not NoiseProcess.mixing):
-                report = check(process, raise_error=False)
-                if not report.ok:
-                    raise UserError(report.message(self._kind_label()))
+                check(process, name=self._kind_label())
         return process
 
     def _kind_label(self) -> str:

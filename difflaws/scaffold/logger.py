@@ -53,6 +53,9 @@ class ${Kind}Config(LoggerConfig):
                             "build it with run_dir=")
         return ${Kind}Logger(Path(run_dir) / self.file)
 
+    def files(self) -> list[str]:
+        return [self.file]  # the run refuses to start if it is a symbolic link
+
 
 @hookimpl
 def difflaws_register_kinds(register):

@@ -11,6 +11,7 @@ from cattrs.errors import BaseValidationError
 
 from difflaws.spec.converter import flatten
 from difflaws.errors import FieldError, Problem, SpecError
+from difflaws.paths import os_reason
 
 try:
     import tomllib
@@ -48,7 +49,7 @@ def read_toml(path: Path) -> dict:
         raise SpecError(Problem("", f"not UTF-8 text ({exc.reason} at byte {exc.start})",
                                 str(path)), fix="save the spec as UTF-8 TOML") from None
     except (OSError, ValueError) as exc:  # ValueError: a path with a NUL byte
-        raise SpecError(Problem("", f"cannot read: {_os_reason(exc)}", str(path)),
+        raise SpecError(Problem("", f"cannot read: {os_reason(exc)}", str(path)),
                         fix="check the path and its permissions") from None
     data = parse_toml(text, str(path))
     check_depth(data, str(path))
@@ -93,10 +94,6 @@ def check_depth(data, source: str, prefix: str = "") -> None:
         elif isinstance(value, list):
             stack.extend((v, f"{path}.{i}" if path else str(i), depth + 1)
                          for i, v in enumerate(value))
-
-
-def _os_reason(exc: BaseException) -> str:
-    return getattr(exc, "strerror", None) or str(exc)
 
 
 def _walk(data: dict, prefix: str = ""):
@@ -145,7 +142,7 @@ def read_with_bases(path: Path, _chain: tuple = ()) -> RawSpec:
     try:
         found = base_path.is_file()
     except (OSError, ValueError) as exc:  # a name too long, a NUL byte
-        raise SpecError(Problem("base", f"cannot use base spec path: {_os_reason(exc)}",
+        raise SpecError(Problem("base", f"cannot use base spec path: {os_reason(exc)}",
                                 str(path)),
                         fix="make 'base' a path relative to the spec that names it") from None
     if not found:
