@@ -2,8 +2,10 @@
 # One-shot GPU check: the single-GPU checks of bench/gpu_check.py (attention backends agree,
 # fwd+bwd tokens/s and MFU against a matmul peak measured in the same run), then a short
 # FSDP2 training through `torchrun -m difflaws run` with xformers attention (SDPA if xformers
-# does not load), printing its tokens/s, MFU and the ratio to the single-GPU fwd+bwd baseline.
-# Exits 0 with a SKIP line without CUDA, 1 if a check fails.
+# does not load), printing its tokens/s, MFU and the ratio to the single-GPU fwd+bwd baseline;
+# then the ratio benches on one GPU: autoregressive (causal) training against a plain causal
+# PyTorch model at bf16, the NELBO loss against F.cross_entropy, and sampling (block KV cache,
+# step skipping).  Exits 0 with a SKIP line without CUDA, 1 if a check fails.
 #
 #     bench/gpu_check.sh [NPROC]        # default: every visible GPU
 #     SHAPE=L8-D512 STEPS=30 PYTHON=.venv/bin/python bench/gpu_check.sh
@@ -84,3 +86,11 @@ ok = 0.0 < mfu < 1.0
 print("OK" if ok else f"FAIL: implausible MFU {mfu:.2f}")
 sys.exit(0 if ok else 1)
 PYEOF
+
+echo "autoregressive training, bf16, $SHAPE: difflaws / plain causal PyTorch"
+"$PY" bench/throughput.py --causal --device cuda --modes bf16 --shape "$SHAPE" \
+    --batch "$PER_GPU" --seq "$SEQ" --vocab "$VOCAB"
+echo "NELBO loss / F.cross_entropy"
+"$PY" bench/loss.py --device cuda
+echo "sampling: block KV cache, step skipping"
+"$PY" bench/sampling.py --device cuda --shape "$SHAPE" --batch 8

@@ -24,8 +24,21 @@ def load(path, overrides=(), host=None):
 
 
 def figures(spec) -> dict:
-    """Model-size and FLOP figures of the spec's backbone, for validate/plan/fit."""
-    return spec.backbone.figures(vocab_size=spec.tokenizer.vocab_size, seq_len=spec.train.seq_len)
+    """Model-size and FLOP figures of the spec's backbone, for validate/plan/fit.
+
+    The conventions M and 6P count attention over all T² query-key pairs for every
+    objective, so compute budgets compare across families.  A causal objective needs only
+    a fraction of the pairs; where the backbone states its attention FLOPs, the figures
+    add ``flops_per_token_M_causal``: M with only those pairs (docs/theory.md §5)."""
+    T = spec.train.seq_len
+    out = spec.backbone.figures(vocab_size=spec.tokenizer.vocab_size, seq_len=T)
+    fraction = spec.objective.attention_pairs_fraction(T)
+    attention = out.get("attention_flops_per_token")
+    if out and fraction != 1.0:
+        out["attention_pairs_fraction"] = fraction
+        if attention is not None and out.get("flops_per_token_M") is not None:
+            out["flops_per_token_M_causal"] = out["flops_per_token_M"] - attention * (1 - fraction)
+    return out
 
 
 def run_dir_for(spec, out: str | None = None) -> Path:
@@ -111,7 +124,23 @@ def spec_matches(spec, run_dir, host=None) -> bool:
     """Whether ``run_dir`` holds exactly this spec (its spec.toml intact)."""
     path = Path(run_dir) / SPEC_FILE
     return path.is_file() and spec_damage(run_dir) is None and \
-        not file_differs(path, resolved_toml(spec, host or default_host()))
+        not holds_other_spec(path, spec, host or default_host())
+
+
+def holds_other_spec(path: Path, spec, host) -> bool:
+    """Whether the spec.toml at ``path`` is another spec than ``spec``.
+
+    A file written by an older difflaws lacks the keys added since (each at a default
+    that keeps the old behaviour), so it is read as this difflaws reads it and compared
+    resolved: it is the same spec if it resolves to the same text."""
+    text = resolved_toml(spec, host)
+    if not file_differs(path, text):
+        return False
+    try:
+        old = load(path, host=host)
+    except Exception:  # unreadable, or no longer a valid spec: certainly not this one
+        return True
+    return resolved_toml(old, host) != text
 
 
 def check_run_dir(spec, run_dir, force: bool = False, host=None) -> None:
@@ -122,7 +151,7 @@ def check_run_dir(spec, run_dir, force: bool = False, host=None) -> None:
     run_dir = Path(run_dir)
     existing = run_dir / SPEC_FILE
     damage = spec_damage(run_dir)
-    if damage or file_differs(existing, resolved_toml(spec, host)):
+    if damage or holds_other_spec(existing, spec, host):
         if not force:
             if damage:
                 raise UserError(f"{damage}; {_restore_hint(run_dir)}, or pass --force to "

@@ -18,7 +18,7 @@ from difflaws import engine
 from difflaws.distributed.strategy import strategy_for
 from difflaws.optim.schedule import apply_lr, wsd_multiplier
 from difflaws.plugins import PluginHost
-from difflaws.train.setup import build_data, build_process, field
+from difflaws.train.setup import build_data, build_objective, field
 
 TINY = """
 name = "tiny"
@@ -77,7 +77,7 @@ def train_loop(spec, run_dir, stop_after: int | None = None) -> dict:
     try:
         torch.manual_seed(spec.seed)
         data = build_data(spec, run_dir)
-        process = build_process(spec, data.tokenizer)
+        objective = build_objective(spec, data.tokenizer)
         model = dist.build_model(spec, data.tokenizer.vocab_size)
         initial = full_params(model)
         optimizer = spec.optimizer.build(model.named_parameters(), model.param_records())
@@ -97,7 +97,7 @@ def train_loop(spec, run_dir, stop_after: int | None = None) -> dict:
             chunks = []
             for first in range(0, t.batch_size, micro):
                 x, doc_ids = data.train.next_batch(min(micro, t.batch_size - first))
-                chunks.append((x, doc_ids, process.noise_batch(x, gen)))
+                chunks.append((x, doc_ids, objective.batch(x, gen)))
             total = torch.stack([b.loss_mask.sum() for _, _, b in chunks]).sum().clamp_min(1)
             sums = torch.zeros(2)
             mine = dist.local(chunks)
@@ -105,7 +105,7 @@ def train_loop(spec, run_dir, stop_after: int | None = None) -> dict:
                 with dist.accumulating(last=i == len(mine) - 1):
                     logits = forward(batch.z, batch.log_snr, doc_ids=doc_ids,
                                      prefix_len=batch.prefix_len)
-                    out = process.loss(logits, batch, x)
+                    out = objective.loss(logits, batch, x)
                     weight = batch.loss_mask.sum() / total
                     (field(out, "loss") * weight * dist.grad_scale).backward()
                 values = [field(out, "loss").detach(), field(out, "nelbo").detach()]

@@ -232,9 +232,14 @@ SPEC_CASES = [
      "parameterization.kind"),
     ("out-dir-int", top("out_dir = 3"), "out_dir"),
     ("name-int", BASE.replace('name = "bad"', "name = 5"), "name"),
-    ("empty-file", "", "noise"),
+    ("empty-file", "", "backbone"),
 ]
 SPEC_CASES.append(("seed-negative", top("seed = -1"), "seed"))
+SPEC_CASES += [  # data.unique_tokens, which every data kind inherits
+    ("unique-tokens-negative", with_table("data", "unique_tokens = -1"), "data.unique_tokens"),
+    ("unique-tokens-float", with_table("data", "unique_tokens = 640.0"), "data.unique_tokens"),
+    ("unique-tokens-string", with_table("data", 'unique_tokens = "1e6"'), "data.unique_tokens"),
+]
 _SPEC_PARAMS, _SPEC_IDS = _split(SPEC_CASES)
 
 
@@ -327,6 +332,9 @@ SET_CASES = [
     ("batch-size-zero", ["train.batch_size=0"], "train.batch_size"),
     ("name-list", ["name=[1]"], "name"),
     ("seed-negative", ["seed=-1"], "seed"),
+    ("unique-tokens-negative", ["data.unique_tokens=-32"], "data.unique_tokens"),
+    ("unique-tokens-float", ["data.unique_tokens=1.5"], "data.unique_tokens"),
+    ("unique-tokens-below-seq-len", ["data.unique_tokens=31"], "data.unique_tokens"),
 ]
 
 
@@ -537,7 +545,7 @@ RUN_CASES = [
     ("sample-sampler-unknown", ["sample", "{run}", "--sampler", "nope"], "kind"),
     ("sample-option-negative", ["sample", "{run}", "--sampler", "adaptive", "--option",
                                 "temperature=-1.0"], "temperature"),
-    ("sample-option-no-keys", ["sample", "{run}", "--option", "temperature=0.5"], "temperature"),
+    ("sample-option-out-of-range", ["sample", "{run}", "--option", "top_p=1.5"], "top_p"),
     ("sample-option-unknown", ["sample", "{run}", "--option", "nokey=1"], "nokey"),
     ("sample-option-unclosed", ["sample", "{run}", "--option", "temperature=["], "temperature"),
     ("sample-option-not-kv", ["sample", "{run}", "--option", "temperature"], "--option"),

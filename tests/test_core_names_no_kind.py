@@ -26,6 +26,8 @@ OWN_NAME = {  # module → the kinds it implements, and so may name
     "fit/powerlaw.py": {"powerlaw"}, "sweep/cluster.py": {"submitit"},
     "tokenizers/bpe.py": {"bpe"}, "tokenizers/tiktoken.py": {"tiktoken"},
     "plan/paper_laws.py": {"masked", "uniform", "paper-raw", "paper-6P", "paper-6P-raw"},
+    # the authors' Hugging Face model_type, which happens to be a noise kind's name too
+    "hf/gidd_config.py": {"gidd"},
 }
 
 

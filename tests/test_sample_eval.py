@@ -1,5 +1,6 @@
-"""`difflaws sample` prints decoded text; `difflaws eval` reports NELBO ± SE, a perplexity
-bound and bits per byte."""
+"""`difflaws sample` prints decoded text with its settings (and writes them with --out),
+warns about degenerate samples; `difflaws eval` reports NELBO ± SE, a perplexity bound
+and bits per byte."""
 
 from __future__ import annotations
 
@@ -7,57 +8,19 @@ import json
 import math
 
 import pytest
+import torch
 
-from difflaws import cli, engine
-from difflaws.plugins import default_host
-from difflaws.train.trainer import train
+from difflaws import cli
+from eval_helpers import TEXT, train_run, write_corpus
 
-SPEC = """
-name = "se"
-[noise]
-kind = "{noise}"
-[backbone]
-kind = "transformer"
-width = 32
-depth = 1
-head_dim = 16
-[parameterization]
-kind = "completep"
-[tokenizer]
-kind = "bytes"
-[data]
-kind = "text"
-paths = ["{corpus}/*.txt"]
-val_fraction = 0.3
-[sampler]
-kind = "ancestral"
-[train]
-steps = 4
-batch_size = 2
-seq_len = 32
-warmup_steps = 1
-log_every = 2
-eval_every = 4
-eval_batches = 1
-checkpoint_every = 4
-device = "cpu"
-"""
+UNIFORM = '[noise]\nkind = "uniform"\n[parameterization]\nkind = "completep"\n' \
+    '[sampler]\nkind = "ancestral"\n'
 
 
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory):
     root = tmp_path_factory.mktemp("se")
-    corpus = root / "corpus"
-    corpus.mkdir()
-    for i in range(12):
-        (corpus / f"{i}.txt").write_text(f"def f{i}(x):\n    return x * {i} + 1\n" * 6)
-    path = root / "spec.toml"
-    path.write_text(SPEC.format(noise="uniform", corpus=corpus))
-    host = default_host()
-    spec = engine.load(path, host=host)
-    out = engine.open_run_dir(spec, str(root / "ws" / "se"), host=host)
-    train(spec, out, quiet=True, host=host)
-    return out
+    return train_run(root, "se", UNIFORM + TEXT.format(corpus=write_corpus(root)), steps=4)
 
 
 @pytest.mark.parametrize("sampler", ["adaptive", "ancestral", "self-correction"])
@@ -73,6 +36,87 @@ def test_sample_prints_text(run_dir, capsys, sampler):
         text = block.split("---\n", 1)[1]
         assert text.startswith("def ")  # the prompt is kept clean
         assert len(text.rstrip("\n")) > len("def ")  # decoded generated tokens follow it
+
+
+def test_sample_out_records_every_setting(run_dir, capsys, tmp_path):
+    out = tmp_path / "samples.jsonl"
+    code = cli.main(["sample", str(run_dir), "--sampler", "ancestral", "--option", "block_length=8",
+                     "--option", "top_k=5", "--steps", "3", "--n", "2", "--length", "24",
+                     "--prompt", "def ", "--seed", "4", "--out", str(out)])
+    printed = capsys.readouterr().out
+    assert code == 0
+    header = printed.splitlines()[0]
+    for part in ("sampler ancestral", "block_length=8", "top_k=5", "temperature=1.0",
+                 "steps 3", "length 24", "seed 4", "NFE "):
+        assert part in header, part
+    records = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [r["index"] for r in records] == [0, 1]
+    assert [p.name for p in tmp_path.iterdir()] == ["samples.jsonl"]  # no temporary left over
+    first = records[0]
+    assert first["sampler"] == {"kind": "ancestral", "temperature": 1.0, "top_k": 5, "top_p": 1.0,
+                                "min_p": 0.0, "block_length": 8, "kv_cache": True,
+                                "skip_unchanged": True, "greedy_final": False}
+    assert (first["seed"], first["steps"], first["length"], first["prompt"]) == (4, 3, 24, "def ")
+    assert first["run_dir"] == str(run_dir) and first["step"] == 4
+    # 3 blocks of 4 calls after the prompt, plus feeding the prompt and two blocks
+    assert 1 <= first["nfe"] <= 15 and first["wall_seconds"] >= 0
+    for r in records:
+        assert len(r["tokens"]) == 24 and r["text"].startswith("def ")
+        assert r["text"] in printed
+
+
+def test_sample_out_must_be_a_file_path(run_dir, capsys, tmp_path):
+    assert cli.main(["sample", str(run_dir), "--out", str(tmp_path)]) == 2
+    assert "--out" in capsys.readouterr().err
+
+
+def test_block_sampling_runs_past_the_training_length(run_dir, capsys):
+    code = cli.main(["sample", str(run_dir), "--option", "block_length=16", "--steps", "2",
+                     "--n", "1", "--length", "48"])
+    captured = capsys.readouterr()
+    assert code == 0 and "beyond train.seq_len 32" in captured.err
+    assert "length 48" in captured.out.splitlines()[0]
+
+
+def test_remdm_refuses_a_uniform_noise_run(run_dir, capsys):
+    assert cli.main(["sample", str(run_dir), "--sampler", "remdm", "--steps", "2"]) == 2
+    assert "not masked" in capsys.readouterr().err
+
+
+class Constant(torch.nn.Module):
+    """A 'model' whose logits ignore the input: favouring ``ids`` equally, nothing else."""
+
+    def __init__(self, vocab_size, ids):
+        super().__init__()
+        self.logits = torch.full((vocab_size,), -30.0)
+        self.logits[ids] = 0.0
+
+    def forward(self, tokens, log_snr=None, **_):
+        return self.logits.expand(*tokens.shape, -1)
+
+
+@pytest.mark.parametrize("text, warned", [("a", "fills 100%"), (" ", "only whitespace"),
+                                          ("abcdefghij", None)])
+def test_degenerate_samples_are_warned_about(run_dir, capsys, monkeypatch, text, warned):
+    import difflaws.train.restore as restore
+
+    real = restore.load_trained
+
+    def constant_model(*args, **kwargs):
+        run = real(*args, **kwargs)
+        run.model = Constant(run.tokenizer.vocab_size, run.tokenizer.encode(text))
+        return run
+
+    monkeypatch.setattr(restore, "load_trained", constant_model)
+    code = cli.main(["sample", str(run_dir), "--steps", "4", "--n", "2", "--length", "20"])
+    err = capsys.readouterr().err
+    assert code == 0
+    if warned:
+        for i in (1, 2):
+            assert f"sample {i}/2 is degenerate" in err
+        assert warned in err and "--steps" in err and "temperature" in err
+    else:
+        assert "degenerate" not in err
 
 
 def test_eval_reports_nelbo_with_error_and_bits_per_byte(run_dir, capsys, tmp_path):

@@ -92,7 +92,8 @@ def test_self_correction_moves_to_the_argmax_one_token_at_a_time():
         return 3.0 * torch.nn.functional.one_hot(target, V).double()
 
     z0 = torch.tensor([[5, 2, 2, 2, 2, 2]])
-    sc = SelfCorrectionSampler(4.6, temperature=0.1, top_k=1, max_iterations=3)
+    sc = SelfCorrectionSampler(4.6, correction_temperature=0.1, positions_per_iteration=1,
+                               max_iterations=3)
     after3 = sc.correct(denoiser, proc, z0, generator=torch.Generator().manual_seed(0))
     assert int((after3 != z0).sum()) == 3 and int((after3 == target).sum()) == 5  # 2 already right
     full = SelfCorrectionSampler(4.6).correct(denoiser, proc, z0, prompt=torch.tensor([[5]]),
@@ -110,6 +111,28 @@ def test_float64_draws_match_probabilities():
 
 def test_sampler_kinds_are_registered():
     reg = PluginHost(entry_points=False).registry
-    assert {"ancestral", "adaptive", "self-correction"} <= set(reg.names("sampler"))
+    assert {"ancestral", "adaptive", "self-correction", "remdm"} <= set(reg.names("sampler"))
     assert {"masked", "uniform", "hybrid", "gidd"} <= set(reg.names("noise"))
     assert {"linear", "cosine", "loglinear"} <= set(reg.names("schedule"))
+
+
+def test_next_token_sampler_refuses_a_prompt_longer_than_the_sequence():
+    from types import SimpleNamespace
+
+    from difflaws.errors import UserError
+    from difflaws.sampling import NextTokenSampler
+    from difflaws.sampling.truncation import Truncation
+
+    objective = SimpleNamespace(mask_id=MASK, eos_id=4)  # the row runs 4, 5, 6, 7 past the mask
+    sampler = NextTokenSampler(Truncation(temperature=0.0))
+    fed = []
+
+    def causal(tokens, log_snr):
+        fed.append(tokens.shape[1])
+        return torch.nn.functional.one_hot((tokens + 1) % V, V).double()  # next = previous + 1
+
+    with pytest.raises(UserError, match="prompt of 4 tokens does not fit seq_len 3"):
+        sampler.sample(causal, objective, 1, 3, prompt=torch.tensor([[1, 2, 3, 4]]))
+    # an empty prompt is no prompt: the row follows an EOS, which is not returned
+    out = sampler.sample(causal, objective, 2, 3, prompt=torch.zeros(2, 0, dtype=torch.long))
+    assert out.tolist() == [[5, 6, 7]] * 2 and fed == [1, 2, 3]

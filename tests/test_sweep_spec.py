@@ -164,3 +164,57 @@ def test_every_member_is_validated_before_anything_runs(tmp_path, host):
     assert "backbone.shape" in text and "train.steps" in text
     assert "3 members" in text  # train.steps = 0 fails for each of the 3 shapes
     assert not (tmp_path / "specs" / "sweeps" / "sweeps").exists()
+
+
+def test_variants_cross_the_grid_with_bundles_that_change_together(tmp_path, host):
+    """An AR member sets [objective] where diffusion members set [noise]: the base has
+    neither, and every variant runs every grid point."""
+    base = BASE.replace('[noise]\nkind = "uniform"\n', "")
+    path = write(tmp_path, """\
+        base_spec = "../base.toml"
+        [variants]
+        ar = {objective = {kind = "autoregressive"}}
+        masked = {noise = {kind = "masked"}}
+        uniform.noise = {kind = "uniform"}
+        [axes]
+        "backbone.shape" = ["L1-D32", "L2-D32"]
+        """, base=base)
+    sweep = load_sweep(path, host=host)
+    assert len(sweep.members) == 6
+    families = {}
+    for member, spec in zip(sweep.members, sweep.run_specs):
+        families.setdefault(member.values["variant"], set()).add(member.values["backbone.shape"])
+        assert member.name.startswith(f"variant={member.values['variant']}_")
+        if member.values["variant"] == "ar":
+            assert spec.noise is None and spec.objective.causal()
+        else:
+            assert spec.noise is not None and not spec.objective.causal()
+    assert families == {v: {"L1-D32", "L2-D32"} for v in ("ar", "masked", "uniform")}
+
+
+def test_an_empty_variant_is_refused(tmp_path, host):
+    path = write(tmp_path, """\
+        base_spec = "../base.toml"
+        [variants]
+        ar = {}
+        """)
+    with pytest.raises(SpecError) as err:
+        load_sweep(path, host=host)
+    assert "variants.ar" in str(err.value)
+
+
+def test_the_data_constrained_micro_study_is_what_it_says(host):
+    """27 members: 3 families × 3 sizes × 1, 4 and 16 epochs of one 16,384-token pool."""
+    from difflaws.data.pool import planned
+
+    path = Path(__file__).parents[1] / "specs" / "sweeps" / "data_constrained_micro.toml"
+    sweep = load_sweep(path, host=host, out="unused")
+    assert len(sweep.members) == 27
+    seen = set()
+    for member, spec in zip(sweep.members, sweep.run_specs):
+        pool = planned(spec)
+        assert pool["pool_tokens"] == 16384
+        family = "ar" if spec.objective.causal() else host.registry.kind_of(spec.noise).name
+        seen.add((family, spec.backbone.shape, pool["epochs"]))
+    assert seen == {(f, s, e) for f in ("ar", "masked", "uniform")
+                    for s in ("L1-D32", "L2-D32", "L2-D64") for e in (1.0, 4.0, 16.0)}

@@ -18,7 +18,7 @@ from difflaws.spec.types import MAX_SEQ_LEN
 
 @attrs.frozen(kw_only=True)
 class TransformerConfig(BackboneConfig):
-    """Bidirectional pre-norm transformer (RMSNorm, QK-norm, RoPE, soft-capped attention, ReLU² MLP)."""
+    """Pre-norm transformer (RMSNorm, QK-norm, RoPE, soft-capped attention, ReLU² MLP); causal for AR."""
 
     shape: str | None = key(None, doc='shape name L<depth>-D<width>[-H<heads>], e.g. "L8-D512"; '
                                       'or give width and depth')
@@ -88,6 +88,12 @@ class TransformerConfig(BackboneConfig):
     def max_context(self) -> int | None:
         return self.max_seq_len
 
+    def supports_causal(self) -> bool:
+        return True
+
+    def reads_log_snr(self) -> bool:
+        return self.conditioning != "none"
+
     def resized(self, width: int, depth: int) -> "TransformerConfig":
         """The head dimension is kept (capped at the width), so heads scale with width."""
         head_dim = self.head_dim or min(default_head_dim(width), width)
@@ -109,6 +115,8 @@ class TransformerConfig(BackboneConfig):
             "flops_per_token_M": shape.flops_per_token_M(seq_len)
             + 6 * (non_embedding - shape.non_embedding_params(self.attention_sink, "none")),
             "flops_per_token_6P": 6 * non_embedding,
+            # M's score and value products over all T² pairs: 12·L·d·T (docs/theory.md §5)
+            "attention_flops_per_token": 12 * shape.depth * shape.width * seq_len,
         }
         if vocab_size is not None:
             out["embedding_params"] = 2 * vocab_size * shape.width  # untied embedding and head
@@ -116,7 +124,7 @@ class TransformerConfig(BackboneConfig):
         return out
 
     def build(self, vocab_size: int, seq_len: int | None = None, parameterization=None,
-              device=None, meta: bool = False, **_):
+              device=None, meta: bool = False, causal: bool = False, **_):
         import torch
 
         from difflaws.model.transformer import Transformer
@@ -138,7 +146,7 @@ class TransformerConfig(BackboneConfig):
                                 parameterization=parameterization, softcap=self.attn_softcap,
                                 sink=self.attention_sink, rope_theta=self.rope_theta,
                                 norm_eps=self.norm_eps, conditioning=self.conditioning,
-                                max_seq_len=self.max_seq_len)
+                                max_seq_len=self.max_seq_len, causal=causal)
         if not meta:
             model.init_weights()
         return model

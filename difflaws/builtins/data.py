@@ -1,4 +1,4 @@
-"""Built-in data sources: stdlib (embedded), text, tokens, hf, markov."""
+"""Built-in data sources: stdlib (embedded), text, tokens, parquet, hf, markov."""
 
 from __future__ import annotations
 
@@ -88,6 +88,54 @@ class TokensDataConfig(DataConfig):
         return TokensSource(self.path, self.val_path, self.val_fraction)
 
 
+LANES_DOC = ("independent reading streams the batch rows are dealt to (ranks read disjoint "
+             "ones when the world size divides it)")
+
+
+@attrs.frozen(kw_only=True)
+class ParquetBucket:
+    """One quality bucket of a parquet corpus: its shards and its share of the batches."""
+
+    paths: list[str] = key(validator=[min_len(1), _paths],
+                           doc=".parquet shards: files, directories or glob patterns")
+    weight: float = key(1.0, validator=gt(0.0),
+                        doc="the bucket's share of the training sequences (relative to the sum)")
+
+
+@attrs.frozen(kw_only=True)
+class ParquetDataConfig(DataConfig):
+    """Pre-tokenised .parquet shards (a list<int> column), optionally in weighted buckets."""
+
+    paths: list[str] = key(factory=list, validator=_paths,
+                           doc="shards: .parquet files, directories or globs (or use buckets)")
+    buckets: dict[str, ParquetBucket] = key(
+        factory=dict, doc="quality buckets, name → {paths, weight}, mixed by weight")
+    column: str = key("tokens", doc="the column holding each row's token ids (a list of ints)")
+    val_fraction: float = key(0.01, validator=VAL,
+                              doc="fraction of the rows held out for validation (by a hash)")
+    val_paths: list[str] = key(factory=list, validator=_paths,
+                               doc="separate validation shards (then nothing is held out)")
+    val_max_tokens: int = key(1 << 23, validator=gt(0),
+                              doc="validation tokens kept in memory (shared by weight)")
+    append_eos: bool = key(True, doc="add the tokenizer's EOS after each row "
+                                     "(false: the rows end with it already)")
+    lanes: int = key(8, validator=gt(0), doc=LANES_DOC)
+
+    def __attrs_post_init__(self):
+        if bool(self.paths) == bool(self.buckets):
+            raise FieldError("paths", "give either paths (one corpus) or [data.buckets.NAME] "
+                                      "tables (a mixture), not both and not neither")
+
+    def build(self, **context):
+        from difflaws.data.parquet import ParquetSource
+
+        buckets = {f"data.buckets.{name}": (b.paths, b.weight)
+                   for name, b in sorted(self.buckets.items())} or \
+            {"data.paths": (self.paths, 1.0)}
+        return ParquetSource(buckets, self.column, self.val_fraction, self.val_paths,
+                             self.val_max_tokens, self.append_eos, self.lanes)
+
+
 @attrs.frozen(kw_only=True)
 class HFDataConfig(DataConfig):
     """A Hugging Face dataset, streamed (needs the datasets package)."""
@@ -96,15 +144,19 @@ class HFDataConfig(DataConfig):
     subset: str = key("", doc='the configuration (subset) to load; "": the default one')
     split: str = key("train", doc="the dataset split to stream documents from")
     text_field: str = key("text", doc="the column that holds each document's text")
-    max_documents: int = key(100_000, validator=ge(0), doc="stop after this many documents; 0: all")
+    max_documents: int = key(100_000, validator=ge(0),
+                             doc="cache this many documents; 0: stream them all, resumably")
     val_fraction: float = key(0.01, validator=VAL,
                               doc="fraction of the documents held out for validation")
+    val_documents: int = key(100_000, validator=gt(0),
+                             doc="streamed: validate on the held-out ones among this many")
+    lanes: int = key(8, validator=gt(0), doc=LANES_DOC)
 
     def build(self, **context):
         from difflaws.data.hf import HFSource
 
         return HFSource(self.dataset, self.subset, self.split, self.text_field,
-                        self.max_documents, self.val_fraction)
+                        self.max_documents, self.val_fraction, self.val_documents, self.lanes)
 
 
 @attrs.frozen(kw_only=True)
@@ -147,5 +199,6 @@ def difflaws_register_kinds(register):
     register("data", "stdlib", StdlibDataConfig, default=True)
     register("data", "text", TextDataConfig)
     register("data", "tokens", TokensDataConfig)
+    register("data", "parquet", ParquetDataConfig)
     register("data", "hf", HFDataConfig)
     register("data", "markov", MarkovDataConfig)

@@ -51,6 +51,28 @@ def _power_law(value, where: str):
     return law
 
 
+def _frontier(result: dict, where: str) -> PlanContribution:
+    """The closed-form frontier of a result's L(N,D) = E + A/N^α + B/D^β, C = 6ND."""
+    from difflaws.fit.chinchilla import compute_optimal_frontier
+
+    import math
+
+    try:
+        laws = compute_optimal_frontier(result["params"])
+    except (KeyError, TypeError, ValueError, ZeroDivisionError):
+        raise UserError(f"{where}: needs params E, A, B, alpha, beta") from None
+    except OverflowError:  # G = (αA/(βB))^(1/(α+β)) past float64's range
+        laws = {}
+    # a non-positive α or β makes G complex or the frontier meaningless
+    if not laws or not all(isinstance(law.A, float) and math.isfinite(law.A) and law.A > 0
+                           for law in laws.values()):
+        p = result["params"]
+        raise UserError(f"{where}: alpha = {p['alpha']!r}, beta = {p['beta']!r} give no finite "
+                        "compute-optimal frontier (both must be positive and not near 0); "
+                        "check the fit's diagnostics (interior, at_bound) and refit")
+    return PlanContribution(laws, "6P")
+
+
 def _convention(result: dict) -> str:
     return str((result.get("options") or {}).get("convention") or "M")
 
@@ -78,22 +100,28 @@ class _FromCurves(FitterConfig):
     min_step: float = key(0.0, validator=v.ge(0), doc="fit each curve from this step on")
 
 
-@attrs.frozen(kw_only=True)
-class ChinchillaFitterConfig(_Robust):
-    """Chinchilla Approach 3: L(N,D) = E + A/N^α + B/D^β by Huber on log-loss, multi-start L-BFGS."""
+@attrs.frozen(kw_only=True, slots=False)  # mixed into the surface fitters
+class _MultiStart(_Robust):
+    """The options of the shared log-space surface fit (``difflaws.fit.multistart``)."""
 
     delta: float = key(1e-3, validator=_positive, doc="Huber loss δ on log-loss residuals")
-    grid: str = key("hoffmann", validator=v.in_(("hoffmann", "small")),
-                    doc="L-BFGS starts: Hoffmann's 4,500-point grid or a quick 243-point one")
     polish: int = key(10, validator=[v.instance_of(int), v.ge(1)],
                       doc="best distinct screened starts refined to tight tolerance")
     reach_tol: float = key(1e-6, validator=_positive,
                            doc="relative gap to the best objective within which a start "
                                "counts as reaching it")
-    bootstrap: int = key(4000, validator=_count, doc="bootstrap refits for the CIs; 0: no CIs")
     bootstrap_starts: int = key(3, validator=[v.instance_of(int), v.ge(1)],
                                 doc="distinct polished optima each bootstrap refit starts from")
     drop_highest: int = key(0, validator=_count, doc="drop this many highest-loss points first")
+
+
+@attrs.frozen(kw_only=True)
+class ChinchillaFitterConfig(_MultiStart):
+    """Chinchilla Approach 3: L(N,D) = E + A/N^α + B/D^β by Huber on log-loss, multi-start L-BFGS."""
+
+    grid: str = key("hoffmann", validator=v.in_(("hoffmann", "small")),
+                    doc="L-BFGS starts: Hoffmann's 4,500-point grid or a quick 243-point one")
+    bootstrap: int = key(4000, validator=_count, doc="bootstrap refits for the CIs; 0: no CIs")
     budgets: tuple = key((1e21, 5.88e23, 1e25), converter=_budgets, validator=_check_budgets,
                          doc="compute budgets C = 6ND (FLOPs) at which to read off N* and D*")
 
@@ -108,12 +136,56 @@ class ChinchillaFitterConfig(_Robust):
     @classmethod
     def plan_laws(cls, result):
         """N*(C) and D*(C) from L(N,D)'s closed-form frontier under C = 6ND."""
-        from difflaws.fit.chinchilla import compute_optimal_frontier
+        return _frontier(result, "chinchilla fit")
 
-        try:
-            return PlanContribution(compute_optimal_frontier(result["params"]), "6P")
-        except (KeyError, TypeError, ValueError, ZeroDivisionError):
-            raise UserError("chinchilla fit: needs params E, A, B, alpha, beta") from None
+
+DATA_CONSTRAINED = "data-constrained"
+
+
+def _check_epochs(inst, attribute, value):
+    """every value ≥ 1"""
+    if any(not e >= 1 for e in value):
+        raise FieldError(attribute.name, "epoch counts must be at least 1")
+
+
+@attrs.frozen(kw_only=True)
+class DataConstrainedFitterConfig(_MultiStart):
+    """Data-constrained L = E + A/N'^α + B/D'^β: repeated tokens decay (R_D*), excess params (R_N*)."""
+
+    grid: str = key("small", validator=v.in_(("hoffmann", "small")),
+                    doc="starts: Hoffmann's 4,500 or a quick 243, each with one of 9 (R_D*, R_N*)")
+    bootstrap: int = key(1000, validator=_count, doc="bootstrap refits for the CIs; 0: no CIs")
+    points: str = key("final", validator=v.in_(("final", "all")),
+                      doc="loss curves (rows with run and step): each run's last point, or all")
+    base: str = key("", doc='a base-law fit JSON (fit --law chinchilla --json) whose E, A, B, '
+                            'α, β are held fixed (two-stage fit); "": fit them jointly')
+    epochs: tuple = key((4.0, 16.0), converter=_budgets, validator=_check_epochs,
+                        doc="epoch counts at which to read off the effective-data value D'/D")
+    keep_draws: int = key(100, validator=_count,
+                          doc="bootstrap parameter draws kept in the result, for plan "
+                              "--unique-tokens intervals")
+
+    def build(self, **context):
+        from difflaws.fit.data_constrained import DataConstrainedFitter
+
+        return DataConstrainedFitter(self, DATA_CONSTRAINED)
+
+    def figure(self, results, path):
+        from difflaws.plots.data_constrained import draw
+
+        return draw(results, path)
+
+    @classmethod
+    def plan_laws(cls, result):
+        """The base law's frontier under C = 6ND: the compute-optimal run with unlimited data."""
+        return _frontier(result, f"{DATA_CONSTRAINED} fit")
+
+    @classmethod
+    def loss_model(cls, result):
+        """L(N, D, U) at the fitted coefficients and at the kept bootstrap draws."""
+        from difflaws.fit.data_constrained import loss_model
+
+        return loss_model(result, f"{DATA_CONSTRAINED} fit")
 
 
 @attrs.frozen(kw_only=True)
@@ -234,6 +306,7 @@ class LearningRateFitterConfig(_Robust, _FromCurves):
 @hookimpl
 def difflaws_register_kinds(register):
     register("fitter", "chinchilla", ChinchillaFitterConfig)
+    register("fitter", DATA_CONSTRAINED, DataConstrainedFitterConfig)
     register("fitter", "powerlaw", PowerLawFitterConfig)
     register("fitter", "isoflop", IsoFlopFitterConfig)
     register("fitter", "curves", CurvesFitterConfig)

@@ -24,6 +24,8 @@ RECIPE = {
 }
 ALIASES = {"mask": "masked", "unif": "uniform", "low": "low-uniform", "high": "high-uniform",
            "hybrid": "balanced"}
+SOURCE = ("von Rütte et al. 2025, Scaling Behavior of Discrete Diffusion Language Models, "
+          "arXiv 2512.10858 (docs/theory.md §6.3-6.4)")
 HYBRID_SHIFT = {"masked": -1000.0, "low-uniform": -2.0, "balanced": 0.0, "high-uniform": 2.0,
                 "uniform": 1000.0}
 
@@ -32,9 +34,10 @@ def _paper(variant: str, summary: str) -> type:
     def build(self, **context):
         from difflaws.plan import paper_laws
 
-        tables = {noise: {"kind": "hybrid", "shift": b} for noise, b in HYBRID_SHIFT.items()}
-        return paper_laws.variant(variant, recipe=RECIPE, noise_tables=tables, aliases=ALIASES,
-                                  default_noise="uniform")
+        tables = {noise: {"noise": {"kind": "hybrid", "shift": b}}
+                  for noise, b in HYBRID_SHIFT.items()}
+        return paper_laws.variant(variant, recipe=RECIPE, family_tables=tables, aliases=ALIASES,
+                                  default_noise="uniform", source=SOURCE)
 
     name = "PaperLawSet" + variant.title().replace("-", "")
     return attrs.frozen(kw_only=True)(type(name, (LawSetConfig,), {

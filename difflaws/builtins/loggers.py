@@ -1,5 +1,7 @@
 """Built-in loggers: extra places logged records go (metrics.jsonl and the results DB
-always get them).  A logger is built with ``run_dir=`` and has ``log(record)`` and ``close()``."""
+always get them).  A logger is built with ``run_dir=`` and has ``log(record)`` and ``close()``
+(difflaws/interfaces/logger.py).  The experiment trackers, each an optional extra, have a
+module each (tensorboard_logger.py, wandb_logger.py) and share the helpers here."""
 
 from __future__ import annotations
 
@@ -12,7 +14,7 @@ from pathlib import Path
 import attrs
 
 from difflaws import hookimpl
-from difflaws.errors import FieldError
+from difflaws.errors import FieldError, UserError
 from difflaws.interfaces import LoggerConfig, key
 
 
@@ -42,13 +44,44 @@ class CsvLogger:
         self.file.close()
 
 
-def _plain_file_name(instance, attribute, value) -> None:
-    from difflaws.rundir import check_file_name
+def plain_name(what: str, example: str):
+    """A validator for a file or folder a logger writes: one plain name inside the run
+    directory (``what`` and ``example`` complete the message)."""
 
-    problem = check_file_name(value)
-    if problem:
-        raise FieldError(attribute.name, f"{problem}; the CSV file lies in the run directory, "
-                                         "so give a plain file name such as \"metrics.csv\"")
+    def check(instance, attribute, value) -> None:
+        from difflaws.rundir import check_file_name
+
+        problem = check_file_name(value)
+        if problem:
+            raise FieldError(attribute.name, f"{problem}; the {what} lies in the run directory, "
+                                             f"so give a plain name such as {example!r}")
+
+    return check
+
+
+def require(package: str, kind: str, module: str | None = None):
+    """Import an optional logger's ``package`` (then ``module``, when the logger uses
+    another module that needs it), or say which extra installs it: when the logger is
+    built, before the run trains."""
+    import importlib
+
+    try:
+        importlib.import_module(package)
+        return importlib.import_module(module or package)
+    except ImportError as exc:
+        raise UserError(f"logger kind {kind!r} (a [[loggers]] entry) needs the `{package}` "
+                        f"package, which did not import ({exc}): pip install 'difflaws[{kind}]', "
+                        "or remove that [[loggers]] entry") from None
+
+
+def scalars(values: dict) -> dict:
+    """The entries of a record or summary a dashboard plots: numbers (``step`` is the
+    x-axis, not a series; None, a missing figure, is left out)."""
+    return {k: v for k, v in values.items() if k != "step" and isinstance(v, (int, float))
+            and not isinstance(v, bool)}
+
+
+_plain_file_name = plain_name("CSV file", "metrics.csv")
 
 
 @attrs.frozen(kw_only=True)

@@ -1,6 +1,7 @@
 """``difflaws fit SOURCE --law NAME``: fit a scaling law to runs or a CSV."""
 
 import json
+import sys
 
 NAME = "fit"
 HELP = "fit a scaling law (chinchilla, isoflop, powerlaw, curves, ...) to a CSV, runs or a DB"
@@ -24,6 +25,9 @@ def add_arguments(parser):
     parser.add_argument("--json", action="store_true", help="print the results as JSON")
     parser.add_argument("--plot", metavar="OUT.png",
                         help="write a figure (PNG, plus a PDF next to it)")
+    parser.add_argument("--overlay", metavar="SET,...",
+                        help="with --plot: draw these law sets' N*(C), D*(C) over the fitted "
+                             "frontier, e.g. chinchilla,llama3 (`difflaws kinds lawset`)")
     parser.add_argument("--drop-highest", type=int, default=0, metavar="K",
                         help="drop the K points with the highest loss (Epoch's rule: 5)")
     parser.add_argument("--bootstrap", type=int, metavar="N", help="bootstrap replicates")
@@ -82,6 +86,7 @@ def main(args) -> int:
                 raise UserError(f"--{key}: the {args.law} law has no {key} option")
             options[key] = flag
     config = fitter_config(args.law, host, **options)
+    overlay = _overlay(args, host)
     fitter = config.build()
     table = load_points(args.source, parse_columns(args.columns))
     table = table.drop_highest(args.drop_highest)
@@ -103,7 +108,34 @@ def main(args) -> int:
             result.options["drop_highest"] = args.drop_highest
         print(json.dumps(result.to_dict(), indent=2) if args.json else format_result(result))
     if args.plot:
+        if overlay is not None:  # FitResult.extra carries what the figure draws
+            for result in results.values():
+                result.extra["overlay"] = overlay
         written = config.figure(results, args.plot)
         if not args.json:
             print("wrote " + ", ".join(str(p) for p in written))
+        _report_overlay(overlay, args.law)
     return 0
+
+
+def _overlay(args, host):
+    """The published law sets ``--overlay`` names, checked before anything is fitted."""
+    if not args.overlay:
+        return None
+    from difflaws.errors import UserError
+    from difflaws.plan.laws import named_law_sets
+    from difflaws.plots.frontier import Overlay
+
+    if not args.plot:
+        raise UserError("--overlay draws on the figure; add --plot OUT.png")
+    return Overlay(named_law_sets(args.overlay, "--overlay", host))
+
+
+def _report_overlay(overlay, law: str) -> None:
+    if overlay is None:
+        return
+    if not overlay.drawn:
+        overlay.notes.append(f"the {law} figure draws no compute-optimal frontier; "
+                             "nothing overlaid")
+    for note in overlay.notes:
+        print(f"difflaws fit: --overlay: {note}", file=sys.stderr)

@@ -26,6 +26,10 @@ def add_arguments(parser):
     parser.add_argument("--emit-spec", metavar="PATH", help="write the planned run as a spec")
     parser.add_argument("--tolerance", type=float, default=0.02,
                         help="how close the shape's FLOPs/token must be to N* (default 2%%)")
+    parser.add_argument("--unique-tokens", metavar="U", default=None,
+                        help="only U distinct training tokens exist: with --laws FIT.json of a "
+                             "law with a loss of unique tokens, plan N, D and epochs per family "
+                             "(docs/fitting.md §8)")
     parser.add_argument("--json", action="store_true", help="machine-readable output")
 
 
@@ -41,6 +45,8 @@ def main(args) -> int:
     from difflaws.spec.load import read_with_bases
 
     host = default_host()
+    if args.unique_tokens is not None:
+        return _unique_tokens(args, host)
     if args.seq_len <= 0 or args.vocab_size <= 0:
         raise UserError("--seq-len and --vocab-size must be positive")
     if not 0 < args.tolerance < 1:
@@ -74,4 +80,19 @@ def main(args) -> int:
         sharded = not single.fits(parse_bytes(DEFAULT_CARDS[0]))
         path = write_spec(args.emit_spec, p, laws, host, base_path=args.base, sharded=sharded)
         print(f"wrote {path}", file=sys.stderr)
+    return 0
+
+
+def _unique_tokens(args, host) -> int:
+    """The data-constrained plan: no shape, batch or spec, only N, D, epochs and loss."""
+    from difflaws.errors import UserError
+    from difflaws.plan.data_constrained import check_unique, describe, fix_hint, plan
+
+    check_unique(args.unique_tokens)  # the flag's own mistake first, before --laws
+    if args.laws is None:
+        raise UserError(f"--unique-tokens needs --laws FIT.json: {fix_hint(host)}")
+    if args.emit_spec:
+        raise UserError("--emit-spec: not with --unique-tokens (it plans no shape); drop one")
+    result = plan(args.laws, args.compute, args.unique_tokens, args.noise, host)
+    print(json.dumps(result, indent=2) if args.json else describe(result))
     return 0

@@ -4,6 +4,12 @@ A source turns into one flat token stream per split (``"train"``, ``"val"``),
 documents separated by the tokenizer's EOS id.  Streams are cached as raw
 ``.bin`` arrays (see :mod:`difflaws.data.tokens_file`) keyed by the source's
 fingerprint and the tokenizer, so a resumed run reads, not re-tokenises.
+
+The trainer reads the training split through :meth:`DataSource.train_windows`: by
+default the flat stream cut into windows (:class:`~difflaws.data.packing.PackedSequences`);
+a source too large to hold, or to cache whole, overrides it to serve the windows itself
+(:mod:`difflaws.data.parquet`, :mod:`difflaws.data.lane_streams`; the protocol is in
+:mod:`difflaws.data.loader`).
 """
 
 from __future__ import annotations
@@ -15,6 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from difflaws.data import tokens_file
+from difflaws.data.pool import pool_windows
 from difflaws.errors import UserError
 
 SPLITS = ("train", "val")
@@ -68,6 +75,17 @@ class DataSource:
         if not tokens_file.exists(path):
             encode_to_file(self.texts(split), tokenizer, path)
         return tokens_file.read(path, where=f"data.{split}")
+
+    def train_windows(self, tokenizer, cache_dir, seq_len: int, seed: int, unique_tokens: int,
+                      batch_size: int):
+        """The training windows: ``seq_len`` windows of the training stream, the first
+        ``unique_tokens`` tokens' worth (0: all), in ``seed``'s order; ``batch_size`` is
+        the global batch (sources that read by lanes lay them out by it)."""
+        from difflaws.data.packing import PackedSequences
+
+        stream = self.stream("train", tokenizer, cache_dir)
+        return PackedSequences(stream, seq_len, tokenizer.eos_id, seed, where="data (train split)",
+                               pool=pool_windows(unique_tokens, seq_len, len(stream)))
 
     def cache_path(self, split: str, tokenizer, cache_dir) -> Path:
         """Where ``split``'s token stream under ``tokenizer`` is cached."""

@@ -1,13 +1,13 @@
 """Which rows of each step's global batch a rank trains on.
 
-Every rank draws the whole global batch exactly as a single process would
-(same data order, same noise generator, chunk by chunk), then keeps its own
-contiguous block of rows: rank r owns rows ``[r·B/W, (r+1)·B/W)``.  Drawing
-everything costs each rank O(B·T) cheap work (index gathers, random draws),
-negligible beside the model, and buys two properties for free: a W-process
-run sees the very same numbers as a one-process run with the same spec, and
-the data/noise state in a checkpoint is the same on every rank, so a run
-resumes at any world size.
+Rank r owns the contiguous rows ``[r·B/W, (r+1)·B/W)`` of every step, and reads
+only those from the data (:mod:`difflaws.data.loader`), in the order a single
+process would serve them.  The noise it still draws for whole chunks, as a
+single process would (same generator, chunk by chunk), from stand-in tokens in
+the rows it did not read: O(B·T) cheap random draws, negligible beside the
+model.  Hence two properties: a W-process run sees the very same numbers as a
+one-process run with the same spec, and the data/noise state in a checkpoint is
+the same on every rank, so a run resumes at any world size.
 """
 
 from __future__ import annotations

@@ -33,10 +33,12 @@ class _SmallTensorsReal(TorchFunctionMode):
 
 def build_on_meta(spec, vocab_size: int):
     """The backbone with every large tensor on the meta device; small ones real on the CPU."""
+    from difflaws.train.setup import backbone_options
+
     with _SmallTensorsReal():
         return spec.backbone.build(vocab_size=vocab_size, seq_len=spec.train.seq_len,
                                    parameterization=spec.parameterization.build(),
-                                   device="cpu", meta=True)
+                                   device="cpu", meta=True, **backbone_options(spec))
 
 
 def keep_aside(model) -> tuple[dict, dict]:

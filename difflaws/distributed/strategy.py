@@ -118,6 +118,12 @@ class Strategy:
 
         refuse_misfits(f"of step {step} in {run_dir}", global_shapes(model),
                        {k: tuple(v.shape) for k, v in weights.items()})
+        if "optimizer" not in state or "noise_rng" not in state:
+            from difflaws.errors import UserError
+
+            raise UserError(f"{run_dir} holds weights without a training state (an imported "
+                            "checkpoint, e.g. by `difflaws import-hf`): `sample` and `eval` "
+                            "read it, but `run` cannot resume it; train in a new run directory")
         model.load_state_dict(weights)
         optimizer.load_state_dict(state["optimizer"])
         return step, state

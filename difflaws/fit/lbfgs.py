@@ -6,7 +6,8 @@ length-n vectors, no Python in the loop, so ``prange`` can run thousands of
 fits in parallel.  The objective is ``loss_surface.objective(x, grad_out, data, weights,
 hyper) -> f``, called by name: numba cannot cache a function that receives
 another jitted function as a value, and an uncached compile costs ~15 s per
-process.  So the optimiser is specialised to that one objective.  Numba's
+process.  So the optimiser is specialised to that one objective, which holds
+every loss surface (Chinchilla's and the data-constrained one).  Numba's
 cache checks only the timestamp of the file holding the cached function, so
 after editing this file or ``loss_surface.py`` delete
 ``difflaws/fit/__pycache__/*.nbi`` and ``*.nbc`` (a fresh checkout has none).

@@ -3,12 +3,17 @@
 Both give loss *curves* (one row per logged step) with the run's figures:
 
     run, step, tokens, loss, params (non-embedding), flops_per_token_M,
-    flops_per_token_6P, batch_size (tokens per step), lr (base), noise
+    flops_per_token_6P, batch_size (tokens per step), lr (base), noise,
+    unique_tokens, epochs (where the run recorded its training pool)
 
 ``loss`` is the validation NELBO where a run logged one, else the training
-NELBO.  The ``curves`` and ``isoflop`` fitters turn curves into isoFLOP
-points; ``chinchilla`` and ``powerlaw`` want one row per run, which
-``final_points`` gives.  The DB layout is ``difflaws/store/schema.sql``.
+NELBO.  A run that recorded ``unique_tokens`` and ``epochs`` (tokens / pool)
+at its end gives them at every step, as min(tokens, pool) and tokens / pool;
+an older DB or summary without them gives neither column.  The ``curves``
+and ``isoflop`` fitters turn curves into isoFLOP points; ``chinchilla`` and
+``powerlaw`` want one row per run, which ``final_points`` gives (the
+``data-constrained`` fitter takes it itself).  The DB layout is
+``difflaws/store/schema.sql``.
 """
 
 from __future__ import annotations
@@ -31,7 +36,8 @@ except ModuleNotFoundError:  # Python 3.10
 
 
 COLUMNS = ("run", "step", "tokens", "loss", "params", "flops_per_token_M",
-           "flops_per_token_6P", "batch_size", "lr", "noise")
+           "flops_per_token_6P", "batch_size", "lr", "noise", "unique_tokens", "epochs")
+REPETITION = ("unique_tokens", "epochs")  # runs columns a DB older than them lacks
 
 
 def _loss_rows(records: list[dict], where: str = "metrics"):
@@ -83,6 +89,32 @@ def _read_spec(path: Path) -> dict:
                         "original spec") from None
 
 
+def _number(value) -> float | None:
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0
+    return float(value) if ok else None
+
+
+def pool_size(tokens, unique_tokens, epochs) -> float | None:
+    """The run's training pool from its final figures; None when it never repeated (or did
+    not say): unique_tokens = min(tokens, pool) and epochs = tokens / pool."""
+    tokens, unique, epochs = _number(tokens), _number(unique_tokens), _number(epochs)
+    if tokens is not None and epochs is not None:
+        return tokens / epochs
+    if tokens is not None and unique is not None and unique < tokens:
+        return unique
+    return None
+
+
+def repetition_at(tokens, pool, recorded: bool) -> tuple:
+    """(unique_tokens, epochs) after ``tokens`` of a run with training pool ``pool``.
+
+    Without a pool, a run that ``recorded`` its unique tokens never repeated (every token
+    seen is distinct, the epoch count below one is unknown); one that did not gives NaN."""
+    if pool is not None:
+        return min(tokens, pool), tokens / pool
+    return (tokens if recorded else np.nan), np.nan
+
+
 def noise_label(table: dict) -> str:
     """A run's noise label from its spec's ``[noise]`` table, as the noise kind words it
     (``NoiseConfig.label``); the bare kind when its plugin is not loaded."""
@@ -124,6 +156,9 @@ def load_run_dirs(path: Path) -> PointTable:
                 raise UserError(f"{d}: no {SUMMARY} with the run's figures and its {SPEC} "
                                 f"cannot be loaded ({exc})") from None
         label = noise_label(noise)
+        pool = pool_size(summary.get("tokens"), summary.get("unique_tokens"),
+                         summary.get("epochs"))
+        recorded = summary.get("unique_tokens") is not None
         bs, seq_len = train.get("batch_size"), train.get("seq_len", 1)
         bs_tokens = bs * seq_len if _is_int(bs) and _is_int(seq_len) and bs > 0 else np.nan
         lr = _table(spec, "optimizer").get("lr", np.nan)
@@ -139,6 +174,8 @@ def load_run_dirs(path: Path) -> PointTable:
             cols["batch_size"].append(bs_tokens)
             cols["lr"].append(lr)
             cols["noise"].append(label)
+            for k, v in zip(REPETITION, repetition_at(tokens, pool, recorded)):
+                cols[k].append(v)
     return _drop_empty(PointTable(cols, source=str(path)))
 
 
@@ -155,18 +192,22 @@ def load_results_db(path: Path) -> PointTable:
     """Every healthy run's metric history from a results DB (read-only)."""
     try:
         conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+        have = {row[1] for row in conn.execute("PRAGMA table_info(runs)")}
+        repeat = ", ".join(c if c in have else "NULL" for c in REPETITION)
         runs = conn.execute(
             "SELECT run_id, noise_label, non_embedding_params, flops_per_token_M, "
-            "flops_per_token_6P, batch_size * seq_len, lr FROM runs "
+            f"flops_per_token_6P, batch_size * seq_len, lr, tokens, {repeat} FROM runs "
             "WHERE status IN ('finished', 'running')").fetchall()
         cols = {k: [] for k in COLUMNS}
-        for run_id, label, params, fM, f6, bs, lr in runs:
+        for run_id, label, params, fM, f6, bs, lr, final, unique, epochs in runs:
+            pool = pool_size(final, unique, epochs)
             rows = conn.execute("SELECT step, tokens, train_nelbo, val_nelbo FROM metrics "
                                 "WHERE run_id = ? ORDER BY step", (run_id,)).fetchall()
             records = [dict(zip(("step", "tokens", "train_nelbo", "val_nelbo"), r)) for r in rows]
             for step, tokens, loss in _loss_rows(records, f"{path} (run {run_id})"):
                 for k, v in zip(COLUMNS, (run_id, step, tokens, loss, params, fM, f6, bs, lr,
-                                          label or "")):
+                                          label or "",
+                                          *repetition_at(tokens, pool, unique is not None))):
                     cols[k].append(np.nan if v is None else v)
         conn.close()
     except sqlite3.Error as exc:
@@ -179,7 +220,7 @@ def load_results_db(path: Path) -> PointTable:
 def _drop_empty(table: PointTable) -> PointTable:
     if len(table) == 0:
         raise UserError(f"{table.source}: no logged losses found")
-    for name in ("batch_size", "lr"):
+    for name in ("batch_size", "lr") + REPETITION:
         if not np.isfinite(table[name]).any():
             table.columns.pop(name)
     if not any(table["noise"]):

@@ -8,6 +8,9 @@ be reported by row.  Standard column names:
     params, tokens, flops, loss       the law's axes (N, D, C, L)
     batch_size, lr, noise, budget     optional sweep coordinates
     run, step                         loss-curve points (several rows per run)
+    unique_tokens, epochs             repeated data: distinct tokens seen (min(tokens, pool))
+                                      and tokens / pool; unique_params overrides U_N
+                                      (the data-constrained law, docs/fitting.md §8)
     flops_per_token_M, flops_per_token_6P   per-run FLOP conventions (curves)
 """
 
@@ -35,6 +38,9 @@ ALIASES = {
     "batch_size": ("batch_size", "batch", "batch_size_tokens"),
     "lr": ("lr", "learning_rate", "eta"),
     "noise": ("noise", "noise_type"),
+    "unique_tokens": ("unique_tokens", "unique tokens", "unique_data", "u_d"),
+    "epochs": ("epochs", "epoch", "n_epochs"),
+    "unique_params": ("unique_params", "unique parameters", "u_n"),
 }
 
 
@@ -65,9 +71,13 @@ class PointTable:
             raise UserError(f"{self.source}: no column {name!r} (columns: {have}); "
                             "map one with --columns NAME=HEADER") from None
 
-    def require(self, *names: str) -> None:
-        """Fail now, with the column listing, rather than deep inside a fitter."""
+    def require(self, *names: str, hint: str = "") -> None:
+        """Fail now, with the column listing, rather than deep inside a fitter; ``hint``
+        says what the column is for and how to get it."""
         for name in names:
+            if hint and name not in self.columns:
+                have = ", ".join(self.columns) or "none"
+                raise UserError(f"{self.source}: no column {name!r} (columns: {have}); {hint}")
             self[name]
 
     def select(self, mask) -> PointTable:
@@ -212,7 +222,8 @@ def resolve_columns(header, explicit: dict, source: str) -> dict:
 
 
 def derive_columns(table: PointTable) -> PointTable:
-    """Fill in the third of params/tokens/flops from the other two (C = 6ND)."""
+    """Fill in the third of params/tokens/flops from the other two (C = 6ND), and
+    unique_tokens from tokens and epochs."""
     have = {c for c in ("params", "tokens", "flops") if c in table}
     for name in sorted(have):
         _require_numeric(table, name)
@@ -223,23 +234,35 @@ def derive_columns(table: PointTable) -> PointTable:
         new["params"] = table["flops"] / (6.0 * table["tokens"])
     elif have == {"params", "tokens"} and "run" not in table:
         new["flops"] = 6.0 * table["params"] * table["tokens"]
+    tokens = new["tokens"] if "tokens" in new else table["tokens"] if "tokens" in have else None
+    if "epochs" in table and "unique_tokens" not in table and tokens is not None:
+        # epochs = tokens / pool, and the distinct tokens seen are min(tokens, pool); an
+        # epoch count that is not positive gives none, which the law using it reports by row
+        epochs = _require_numeric(table, "epochs")
+        new["unique_tokens"] = np.where(epochs > 0, tokens / np.maximum(epochs, 1.0), np.nan)
     return table.with_columns(**new) if new else table
 
 
 def check_values(table: PointTable) -> None:
     """Reject NaN, infinite or non-positive values in the law's columns, naming the row."""
     for name in ("loss", "params", "tokens", "flops", "batch_size", "lr", "budget"):
-        if name not in table:
-            continue
-        col = _require_numeric(table, name)
-        bad = ~np.isfinite(col) | (col <= 0)
-        if bad.any():
-            i = int(np.flatnonzero(bad)[0])
-            what = "missing or NaN" if not np.isfinite(col[i]) or math.isnan(col[i]) else \
-                f"{col[i]:g}, not positive"
-            more = f" (and {int(bad.sum()) - 1} more rows)" if bad.sum() > 1 else ""
-            raise UserError(f"{table.rows[i]}: {name} is {what}{more}; "
-                            "fix or remove the row")
+        if name in table:
+            check_positive(table, name)
+
+
+def check_positive(table: PointTable, name: str) -> None:
+    """Reject NaN, infinite or non-positive values of column ``name``, naming the row.
+
+    Columns only some laws use (``unique_tokens``, ...) are checked by those laws, so a
+    source where some runs lack them still serves the others."""
+    col = _require_numeric(table, name)
+    bad = ~np.isfinite(col) | (col <= 0)
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        what = "missing or NaN" if not np.isfinite(col[i]) or math.isnan(col[i]) else \
+            f"{col[i]:g}, not positive"
+        more = f" (and {int(bad.sum()) - 1} more rows)" if bad.sum() > 1 else ""
+        raise UserError(f"{table.rows[i]}: {name} is {what}{more}; fix or remove the row")
 
 
 def _require_numeric(table: PointTable, name: str) -> np.ndarray:

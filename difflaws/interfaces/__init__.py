@@ -10,6 +10,7 @@ interface accepts any registered kind of its category.
 ========================  ===================================================
 category                  interface
 ========================  ===================================================
+``objective``             :class:`ObjectiveConfig` → :class:`Objective`
 ``noise``                 :class:`NoiseConfig`  → ``difflaws.noise.NoiseProcess``
 ``schedule``              :class:`ScheduleConfig` → ``difflaws.noise.Schedule``
 ``parameterization``      :class:`ParameterizationConfig`
@@ -37,25 +38,26 @@ from difflaws.interfaces.fitter import FitterConfig, PlanContribution
 from difflaws.interfaces.lawset import LawSetConfig
 from difflaws.interfaces.logger import LoggerConfig
 from difflaws.interfaces.noise import NoiseConfig
+from difflaws.interfaces.objective import Objective, ObjectiveConfig
 from difflaws.interfaces.optimizer import OptimizerConfig
 from difflaws.interfaces.parameterization import ParameterizationConfig
-from difflaws.interfaces.sampler import SamplerConfig
+from difflaws.interfaces.sampler import LEFT_TO_RIGHT, REVERSE_PROCESS, SamplerConfig
 from difflaws.interfaces.schedule import ScheduleConfig
 from difflaws.interfaces.tokenizer import TokenizerConfig
 
 #: category name → its interface, in the order ``difflaws kinds`` lists them
 INTERFACES: dict[str, type] = {cls.category: cls for cls in (
-    NoiseConfig, ScheduleConfig, ParameterizationConfig, BackboneConfig, AttentionConfig,
-    OptimizerConfig, DataConfig, TokenizerConfig, SamplerConfig, FitterConfig, LawSetConfig,
-    ExecutorConfig, LoggerConfig)}
+    ObjectiveConfig, NoiseConfig, ScheduleConfig, ParameterizationConfig, BackboneConfig,
+    AttentionConfig, OptimizerConfig, DataConfig, TokenizerConfig, SamplerConfig, FitterConfig,
+    LawSetConfig, ExecutorConfig, LoggerConfig)}
 
 
 def interface_for(category: str) -> type:
     return INTERFACES[category]
 
 
-__all__ = ["INTERFACES", "AttentionConfig", "Backbone", "BackboneConfig", "ComponentConfig",
+__all__ = ["INTERFACES", "LEFT_TO_RIGHT", "REVERSE_PROCESS", "AttentionConfig", "Backbone", "BackboneConfig", "ComponentConfig",
            "DataConfig", "ExecutorConfig", "FitterConfig", "LawSetConfig", "LoggerConfig",
-           "NoiseConfig",
+           "NoiseConfig", "Objective", "ObjectiveConfig",
            "OptimizerConfig", "ParameterizationConfig", "PlanContribution", "SamplerConfig",
            "ScheduleConfig", "TokenizerConfig", "default_of", "interface_for", "is_interface", "key"]

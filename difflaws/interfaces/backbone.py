@@ -1,4 +1,4 @@
-"""Backbones: the denoising network mapping (tokens, λ) to logits.
+"""Backbones: the network mapping (tokens, λ) to logits.
 
 A backbone kind subclasses :class:`BackboneConfig`.  ``build`` receives
 
@@ -7,7 +7,9 @@ A backbone kind subclasses :class:`BackboneConfig`.  ``build`` receives
   ``difflaws.interfaces.parameterization``), or None for the default kind's;
 * ``device`` (a ``torch.device`` or None for CPU) and ``meta`` (bool): with
   ``meta=True`` build on the meta device, allocating nothing (used to size
-  and plan models; skip initialisation).
+  and plan models; skip initialisation);
+* ``causal`` (bool): attend causally, for an objective that predicts the next
+  token (only passed as True when :meth:`BackboneConfig.supports_causal`).
 
 and returns a ``torch.nn.Module`` that offers the :class:`Backbone` protocol.
 """
@@ -29,7 +31,11 @@ class Backbone(Protocol):
         """``tokens`` [B, T] long, ``log_snr`` [B, T] float → logits [B, T, V].
 
         ``doc_ids`` [B, T] (packed documents: attend within a document only)
-        and ``prefix_len`` [B] (clean prompt prefix) may be None.
+        and ``prefix_len`` [B] (clean prompt prefix) may be None; so is
+        ``log_snr`` for an objective without noise.  Optional capability:
+        a ``cache=`` keyword taking what ``new_cache(capacity)`` returns, so
+        generation feeds only new positions (``difflaws.model.kv_cache``);
+        samplers fall back to full passes without it.
         """
 
     def param_records(self) -> list:
@@ -50,7 +56,7 @@ class Backbone(Protocol):
 
 @attrs.frozen(kw_only=True)
 class BackboneConfig(ComponentConfig):
-    """Backbone: the denoising network mapping (tokens, λ) to logits."""
+    """Backbone: the network mapping (tokens, λ) to logits."""
 
     category: ClassVar[str] = "backbone"
 
@@ -70,6 +76,17 @@ class BackboneConfig(ComponentConfig):
         default is {}: runs then record no size, and fits cannot use them.
         """
         return {}
+
+    def supports_causal(self) -> bool:
+        """Whether ``build(causal=True)`` gives a causal network (for the autoregressive
+        objective); a spec pairing a causal objective with a backbone that says no is
+        refused when it loads."""
+        return False
+
+    def reads_log_snr(self) -> bool:
+        """Whether the network needs λ with the tokens (e.g. adaLN conditioning); such a
+        backbone cannot serve an objective without noise."""
+        return False
 
     def max_context(self) -> int | None:
         """The longest sequence the backbone accepts, or None for no limit."""

@@ -20,13 +20,14 @@ The result's contract, which ``difflaws fit`` prints and ``--json`` writes:
 * ``extra``: anything for the figure; never serialised.
 
 Optional capabilities: :meth:`FitterConfig.figure` draws the result
-(``fit --plot``) and :meth:`FitterConfig.plan_laws` says what it contributes
-to ``difflaws plan --laws``.
+(``fit --plot``), :meth:`FitterConfig.plan_laws` says what it contributes
+to ``difflaws plan --laws`` and :meth:`FitterConfig.loss_model` gives a loss
+of N, D and unique tokens for ``difflaws plan --unique-tokens``.
 """
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import Callable, ClassVar
 
 import attrs
 
@@ -48,6 +49,26 @@ class PlanContribution:
     laws: dict
     convention: str | None = None
     budgets: tuple = ()
+
+
+@attrs.frozen
+class LossModel:
+    """A fitted loss L(N, D, U) that ``plan --unique-tokens`` minimises at fixed compute.
+
+    ``loss(params, tokens, unique_tokens)`` takes broadcasting arrays (N, D and
+    the distinct tokens U; U = inf is unlimited data) and returns the predicted
+    loss.  ``draws`` are the same function at bootstrap parameter draws, for
+    intervals at confidence ``level`` (empty: none).  ``convention`` is the FLOP
+    convention of compute, C = 6·N·D (``"6P"``) with N as the fit counted it.
+    ``seen_epochs`` is the most epochs D/U the fitted data had (None: unknown);
+    a plan that repeats more extrapolates, and says so.
+    """
+
+    loss: Callable
+    draws: tuple = ()
+    level: float = 0.95
+    convention: str = "6P"
+    seen_epochs: float | None = None
 
 
 @attrs.frozen(kw_only=True)
@@ -73,3 +94,10 @@ class FitterConfig(ComponentConfig):
         law needs.  The default contributes nothing.
         """
         return PlanContribution({})
+
+    @classmethod
+    def loss_model(cls, result: dict) -> LossModel | None:
+        """The result, as ``FitResult.to_dict()`` wrote it, as a loss of N, D and unique
+        tokens for ``plan --unique-tokens``; None (the default) when the law has none.
+        Raise ``difflaws.errors.UserError`` for a result that lacks what it needs."""
+        return None

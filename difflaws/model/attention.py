@@ -1,4 +1,8 @@
-"""Bidirectional self-attention: QK-norm on the full width, NeoX RoPE, optional sink slot."""
+"""Self-attention: QK-norm on the full width, NeoX RoPE, optional sink slot, optional KV cache.
+
+Who sees whom (documents, prefixes, causality) is the mask's business
+(``difflaws.model.masks``); the kernel applies it.
+"""
 
 from __future__ import annotations
 
@@ -30,12 +34,14 @@ class SelfAttention(nn.Module):
         batch, seq, _ = x.shape
         return x.view(batch, seq, self.heads, self.head_dim).transpose(1, 2)
 
-    def forward(self, x, mask, rope) -> torch.Tensor:
+    def forward(self, x, mask, rope, cache=None) -> torch.Tensor:
         cos, sin = rope
         q, k, v = self.qkv(x).chunk(3, dim=-1)
         q = apply_rope(self.split(self.q_norm(q)), cos, sin)
         k = apply_rope(self.split(self.k_norm(k)), cos, sin)
         v = self.split(v)
+        if cache is not None:
+            k, v = cache.update(k, v)
         out = self.kernel(q, k, v, mask, scale=self.head_dim**-0.5, softcap=self.softcap,
                           sink_k=self.sink_k, sink_v=self.sink_v)
         batch, _, seq, _ = out.shape

@@ -21,11 +21,12 @@ class Block(nn.Module):
         self.mlp = SquaredReluMLP(width, mlp_ratio)
         self.modulation = Modulation(width, 6) if adaln else None
 
-    def forward(self, h, mask, rope, cond=None):
+    def forward(self, h, mask, rope, cond=None, cache=None):
         r = self.residual_mult
         if self.modulation is None:
-            h = h + r * self.attn(self.attn_norm(h), mask, rope)
+            h = h + r * self.attn(self.attn_norm(h), mask, rope, cache)
             return h + r * self.mlp(self.mlp_norm(h))
         shift1, scale1, gate1, shift2, scale2, gate2 = self.modulation(cond)
-        h = h + r * gate1 * self.attn(modulate(self.attn_norm(h), shift1, scale1), mask, rope)
+        h = h + r * gate1 * self.attn(modulate(self.attn_norm(h), shift1, scale1), mask, rope,
+                                      cache)
         return h + r * gate2 * self.mlp(modulate(self.mlp_norm(h), shift2, scale2))

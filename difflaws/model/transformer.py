@@ -1,7 +1,11 @@
-"""The denoiser: a bidirectional pre-norm transformer mapping (tokens, λ) to logits.
+"""The network: a pre-norm transformer mapping (tokens, λ) to logits.
 
-Per the paper (docs/theory.md §3) the network ignores λ and must infer the noise
-level from the tokens; ``conditioning = "adaln"`` adds DiT-style adaLN-Zero.
+As a denoiser it is bidirectional and, per the paper (docs/theory.md §3),
+ignores λ and must infer the noise level from the tokens; ``conditioning =
+"adaln"`` adds DiT-style adaLN-Zero.  Built ``causal`` it is the
+autoregressive baseline: the same weights and layers, each position seeing
+only earlier ones.  Generation passes a ``KVCache`` so that keys and values
+of earlier positions are computed once.
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ from torch import nn
 
 from difflaws.model.block import Block
 from difflaws.model.conditioning import LogSNREmbedding, Modulation, modulate
+from difflaws.model.kv_cache import KVCache
 from difflaws.model.masks import AttentionMask
 from difflaws.model.mlp import linear
 from difflaws.model.norm import RMSNorm
@@ -22,9 +27,10 @@ from difflaws.model.rope import rope_angles
 class Transformer(nn.Module):
     def __init__(self, *, shape, vocab_size: int, kernel, parameterization, softcap: float = 30.0,
                  sink: bool = True, rope_theta: float = 1e4, norm_eps: float = 1e-6,
-                 conditioning: str = "none", max_seq_len: int | None = None):
+                 conditioning: str = "none", max_seq_len: int | None = None,
+                 causal: bool = False):
         super().__init__()
-        self.shape, self.vocab_size = shape, vocab_size
+        self.shape, self.vocab_size, self.causal = shape, vocab_size, causal
         self.parameterization = parameterization
         self.rope_theta, self.max_seq_len = rope_theta, max_seq_len
         mult = parameterization.multipliers(width=shape.width, depth=shape.depth)
@@ -58,12 +64,19 @@ class Transformer(nn.Module):
     def init_weights(self, generator: torch.Generator | None = None) -> None:
         init_from_records(self, self.param_records(), generator)
 
-    def forward(self, tokens, log_snr=None, doc_ids=None, prefix_len=None):
+    def new_cache(self, capacity: int) -> KVCache:
+        """An empty cache for up to ``capacity`` positions (pass it to every forward)."""
+        return KVCache(capacity)
+
+    def forward(self, tokens, log_snr=None, doc_ids=None, prefix_len=None, cache=None):
         batch, seq = tokens.shape
-        if self.max_seq_len is not None and seq > self.max_seq_len:
-            raise ValueError(f"sequence length {seq} exceeds backbone.max_seq_len {self.max_seq_len}")
-        mask = AttentionMask(seq, doc_ids, prefix_len)
-        rope = rope_angles(seq, self.shape.head_dim, self.rope_theta, tokens.device)
+        offset = cache.length if cache is not None else 0
+        if self.max_seq_len is not None and offset + seq > self.max_seq_len:
+            raise ValueError(f"sequence length {offset + seq} exceeds backbone.max_seq_len "
+                             f"{self.max_seq_len}")
+        mask = AttentionMask(seq, doc_ids, prefix_len, causal=self.causal, offset=offset)
+        cos, sin = rope_angles(offset + seq, self.shape.head_dim, self.rope_theta, tokens.device)
+        rope = (cos[offset:], sin[offset:])
         h = self.embed(tokens)
         if self.embedding_mult != 1.0:
             h = h * self.embedding_mult
@@ -72,8 +85,10 @@ class Transformer(nn.Module):
             if log_snr is None:
                 raise ValueError("conditioning = 'adaln' needs log_snr")
             cond = self.log_snr_embed(log_snr.reshape(batch, -1).expand(batch, seq))
-        for block in self.blocks:
-            h = block(h, mask, rope, cond)
+        for i, block in enumerate(self.blocks):
+            h = block(h, mask, rope, cond, cache.layer(i) if cache is not None else None)
+        if cache is not None:
+            cache.advance(seq)
         h = self.final_norm(h)
         if self.final_modulation is not None:
             h = modulate(h, *self.final_modulation(cond))

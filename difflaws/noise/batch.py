@@ -1,4 +1,4 @@
-"""What ``noise_batch`` hands the model and ``loss`` hands the trainer."""
+"""What an objective's ``batch`` hands the model and its ``loss`` hands the trainer."""
 
 from __future__ import annotations
 
@@ -12,9 +12,12 @@ class NoiseBatch:
 
     ``z`` [B,T] long: the noisy tokens (clean on prompt-prefix positions);
     ``log_snr`` [B,T] float32: λ per token (λ_max on prefix positions);
-    ``loss_mask`` [B,T] bool: False on prefix positions;
+    ``loss_mask`` [B,T] bool: False on positions that are not scored (prefix);
     ``prefix_len`` [B] long: clean-prefix length, 0 for unconditional rows;
     ``proposal`` [B,T]: the density p(λ) each λ was drawn from.
+
+    An objective without noise (next-token prediction) passes the clean tokens
+    as ``z`` and None for ``log_snr``, ``prefix_len`` and ``proposal``.
     """
 
     z: torch.Tensor

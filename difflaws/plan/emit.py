@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import math
 from pathlib import Path
 
 import tomli_w
@@ -14,17 +15,25 @@ from difflaws.spec.load import deep_merge, read_with_bases
 
 WARMUP_STEPS = 2000  # the paper's linear warmup (docs/theory.md §3)
 COOLDOWN_FRACTION = 0.2  # the scaled-up runs are compared on the 20%-cooldown axis
-ORDER = ("name", "seed", "noise", "backbone", "parameterization", "optimizer", "tokenizer",
-         "data", "distributed", "train")
+ORDER = ("name", "seed", "objective", "noise", "backbone", "parameterization", "optimizer",
+         "tokenizer", "data", "distributed", "train")
 
 
-def noise_table(noise: str, law_set, registry) -> dict:
-    """The law set's table for the noise type, else a noise kind of that name."""
-    if noise in law_set.noise_tables:
-        return copy.deepcopy(law_set.noise_tables[noise])
-    if noise in registry.names("noise"):
-        return {"kind": noise}
-    raise UserError(f"no noise kind for {noise!r}; pass --base SPEC whose [noise] table "
+def family_tables(family: str, law_set, registry, base: dict | None) -> dict:
+    """The top-level tables a run of ``family`` needs (None: a table it must not have).
+
+    The law set's own tables for the family come first; else a family named
+    like a noise kind is that noise kind (fitted laws grouped ``--by noise``);
+    else the base spec's [noise] table stands.
+    """
+    tables = law_set.tables_for(family)
+    if tables is not None:
+        return tables
+    if family in registry.names("noise"):
+        return {"noise": {"kind": family}}
+    if base is not None and "noise" in base:
+        return {}
+    raise UserError(f"no noise kind for {family!r}; pass --base SPEC whose [noise] table "
                     "defines it")
 
 
@@ -37,8 +46,11 @@ def spec_data(prediction, law_set, registry, base: dict | None = None, name: str
         raise UserError("the law set has no recipe with a [backbone] table; pass --base SPEC")
     for key in ("width", "depth", "head_dim"):
         data["backbone"].pop(key, None)
-    if base is None or "noise" not in base:
-        data["noise"] = noise_table(p.noise, law_set, registry)
+    for table, value in family_tables(p.noise, law_set, registry, base).items():
+        if value is None:
+            data.pop(table, None)  # wherever it came from: the family's runs cannot have it
+        elif base is None or table not in base:
+            data[table] = value  # a table the base spec gives is the user's choice
     beta2 = 0.98 if p.batch_size >= 256 else 0.99  # the sweep's rule (docs/theory.md §3)
     optimizer = {"betas": [0.9, beta2]}
     if p.lr is not None:
@@ -63,9 +75,13 @@ def header(prediction) -> str:
     lines = [f"# Planned by `difflaws plan --compute {p.compute:g} --noise {p.noise} "
              f"--laws {p.law_set}`.",
              f"# N* = {p.n_star:.4g} {N_STAR_UNITS[p.n_star_key]}, D* = {p.d_star:.4g} tokens, "
-             f"B* = {p.batch_size_tokens_law:.4g} tokens, eta* = "
+             "B* = " + ("n/a" if math.isnan(p.batch_size_tokens_law)
+                        else f"{p.batch_size_tokens_law:.4g} tokens") + ", eta* = "
              + (f"{p.lr:.4g}" if p.lr is not None else "n/a") + ".",
              ]
+    lines += [f"# {label}: {text}" for label, text in
+              (("Laws", p.law_source), ("N* counts", p.n_star_note)) if text]
+    lines += [f"# Note: {note}" for note in p.law_notes]
     if p.predicted_nelbo is not None:
         lines.append(f"# Predicted NELBO {p.predicted_nelbo:.4f} without cooldown, "
                      f"{p.predicted_nelbo_annealed:.4f} with it.")

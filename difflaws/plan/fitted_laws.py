@@ -21,6 +21,15 @@ SKIP_KEYS = ("comparison", "ci", "diagnostics", "derived")
 
 
 def read(path, known=(), host=None) -> LawSet:
+    from difflaws.plugins import default_host
+
+    path = Path(path)
+    return _law_set(path, results(path, known), host or default_host())
+
+
+def results(path, known=()) -> list[tuple[str, dict]]:
+    """Every fit result in the file, as (group, result) pairs; ``known`` law-set names go
+    into the message when the path is no file."""
     path = Path(path)
     if not path.is_file():
         names = ", ".join(known)
@@ -36,9 +45,7 @@ def read(path, known=(), host=None) -> LawSet:
     if not found:
         raise UserError(f"--laws {path}: no fit results in it (expected objects with "
                         "'law' and 'params', as `difflaws fit --json` prints)")
-    from difflaws.plugins import default_host
-
-    return _law_set(path, found, host or default_host())
+    return found
 
 
 def _collect(node, group: str, out: list) -> None:

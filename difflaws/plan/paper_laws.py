@@ -61,7 +61,7 @@ def _log_law(intercept_slope) -> PowerLaw:
 
 
 def variant(name: str, **setting) -> LawSet:
-    """One variant's laws; ``setting`` (recipe, noise tables) comes from the plugin."""
+    """One variant's laws; ``setting`` (recipe, family tables, source) comes from the plugin."""
     column, convention, description = VARIANTS[name]
     noises = {GLOBAL: NoiseLaws(B_star=_log_law(B_STAR[GLOBAL]), lr_star=_log_law(LR_STAR[GLOBAL]))}
     for noise in NOISES:

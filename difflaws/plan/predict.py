@@ -55,6 +55,9 @@ class Prediction:
     predicted_nelbo: float | None
     annealing_factor: float
     warnings: tuple = ()
+    law_source: str = ""  # the law set's citation
+    n_star_note: str = ""  # how the law set's source counts N*
+    law_notes: tuple = ()  # the law set's other caveats
 
     @property
     def batch_size_tokens(self) -> int:
@@ -107,4 +110,4 @@ def predict(laws: LawSet, compute, noise: str, measure, seq_len: int = 2048,
     return Prediction(compute, noise, laws.name, laws.convention, sources, n_star,
                       laws.n_star_key, d_star, shape,
                       seq_len, b_law, batch, steps, lr, nelbo, laws.annealing_factor,
-                      tuple(warnings))
+                      tuple(warnings), laws.source, laws.n_star_note, tuple(laws.notes))

@@ -12,10 +12,12 @@ def prediction_json(p, figures: dict, single, cards: dict) -> dict:
         "compute": p.compute,
         "noise": p.noise,
         "laws": p.law_set,
+        "law_source": p.law_source or None,
         "flop_convention": p.convention,
         "law_sources": p.law_sources,
         "n_star": p.n_star,
         "n_star_unit": p.n_star_key,
+        "n_star_note": p.n_star_note or None,
         "d_star": p.d_star,
         "shape": p.shape.name,
         "depth": p.shape.depth,
@@ -38,6 +40,7 @@ def prediction_json(p, figures: dict, single, cards: dict) -> dict:
         "annealing_factor": p.annealing_factor,
         "memory_single_device": single.as_dict(),
         "min_gpus": cards_json(cards),
+        "law_notes": list(p.law_notes),
         "warnings": list(p.warnings),
     }
 
@@ -48,8 +51,10 @@ def prediction_text(p, figures: dict, single, cards: dict) -> str:
     lines = [
         f"plan for C = {p.compute:.3g} FLOPs, noise {p.noise}, laws {p.law_set!r} "
         f"(C = {p.convention}·D)",
+        *([f"  source: {p.law_source}"] if p.law_source else []),
         f"  laws used: {src}",
         f"  N* = {p.n_star:.4g} {unit}    D* = {p.d_star:.4g} tokens",
+        *([f"  N* counts: {p.n_star_note}"] if p.n_star_note else []),
         f"  shape {p.shape.name}: depth {p.shape.depth}, width {p.shape.width}, "
         f"heads {p.shape.heads} ({p.shape.relative_error:+.2%} vs N*)",
         f"    non-embedding params {figures['non_embedding_params'] / 1e9:.3f}B, total "
@@ -71,5 +76,6 @@ def prediction_text(p, figures: dict, single, cards: dict) -> str:
                  f"{single.activations / GIB:.1f} at micro-batch {single.setup.micro_batch})")
     lines.append("  fewest GPUs:")
     lines += describe_cards(cards)
+    lines += [f"  note: {n}" for n in p.law_notes]
     lines += [f"  warning: {w}" for w in p.warnings]
     return "\n".join(lines)

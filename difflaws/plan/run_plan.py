@@ -12,6 +12,7 @@ import shlex
 import attrs
 
 from difflaws import engine
+from difflaws.data.pool import planned
 from difflaws.plan.devices import DEFAULT_CARDS, card_plans, cards_json, describe_cards, parse_bytes
 from difflaws.plan.memory import GIB, Footprint, Setup, estimate, min_devices
 from difflaws.errors import UserError
@@ -53,6 +54,9 @@ def spec_setup(spec, world: int) -> Setup:
 def plan(spec) -> dict:
     fp = footprint(spec)
     out = {"figures": engine.figures(spec)}
+    pool = planned(spec)
+    if pool is not None:
+        out["data_pool"] = pool
     if fp is None:
         return out
     here = estimate(fp, spec_setup(spec, world_size()))
@@ -74,6 +78,10 @@ def plan_text(spec) -> str:
     t = spec.train
     tokens = t.steps * t.batch_size * t.seq_len
     lines.append(f"  {'tokens':<22} {tokens:.4g} ({t.steps} steps × {t.batch_size} × {t.seq_len})")
+    pool = planned(spec)
+    if pool is not None:
+        lines.append(f"  {'data pool':<22} {pool['pool_tokens']:.4g} unique tokens "
+                     f"({pool['epochs']:.3g} epochs)")
     if figures.get("flops_per_token_M"):
         lines.append(f"  {'compute (M·D)':<22} {figures['flops_per_token_M'] * tokens:.4g} FLOPs")
     fp = footprint(spec)

@@ -14,11 +14,28 @@ def _label(group):
     return None if group is None else str(group)
 
 
+SIX_ND_TOLERANCE = 0.02  # a table's flops within 2 % of 6·N·D count as the 6P convention
+
+
+def _convention(res) -> str | None:
+    """The FLOP convention of a result's compute axis: the one its fit records, else 6P when
+    its points satisfy C = 6·N·D (a CSV's flops, given or derived so), else unknown (None)."""
+    recorded = res.options.get("convention")
+    if recorded:
+        return recorded
+    t = res.extra.get("table")
+    if t is None or not all(k in t for k in ("params", "tokens", "flops")):
+        return None
+    ratio = np.median(t["flops"] / (6 * t["params"] * t["tokens"]))
+    return "6P" if abs(ratio - 1) <= SIX_ND_TOLERANCE else None
+
+
 def loss_surface(results, path):
     """L(N, D) contours with the data and the compute-optimal frontier."""
     from difflaws.fit.chinchilla import predict
 
     fig, axes = figure(ncols=len(results), aspect=0.85)
+    overlay = frontier.overlay_of(results)
     for ax, (group, res) in zip(axes, results.items()):
         t, x = res.extra["table"], res.extra["x"]
         N, D = t["params"], t["tokens"]
@@ -40,6 +57,8 @@ def loss_surface(results, path):
         ax.set_yscale("log")
         ax.set_xlim(n.min(), n.max())
         ax.set_ylim(d.min(), d.max())
+        if overlay is not None:
+            frontier.published_plane(ax, overlay, "6P")  # this surface's C is 6·N·D
         ax.set_xlabel("parameters N")
         ax.set_ylabel("tokens D")
         title = (f"E={p['E']:.3f}, A={p['A']:.4g}, B={p['B']:.4g}, "
@@ -71,6 +90,10 @@ def isoflop_profiles(results, path):
             frontier.draw(ax, C, y, res.params[name], res.extra["samples"].get(name),
                           color=palette[gi] if len(groups) > 1 else "C0",
                           label=_label(group))
+    overlay = frontier.overlay_of(results)
+    if overlay is not None and groups:
+        for ax, name in zip(axes[1:3], ("N_star", "D_star")):
+            frontier.published(ax, overlay, name, _convention(groups[0][1]))
     axes[0].set_xscale("log")
     axes[0].set_yscale("log")
     axes[0].set_xlabel("parameters N")
@@ -83,8 +106,10 @@ def isoflop_profiles(results, path):
         ax.set_title(f"{name}(C)")
         ax.legend(loc="best")
     fig.tight_layout()
-    fig.text(0.99, 0.0, "shaded: 95 % bootstrap band; dashed: extrapolation", ha="right",
-             va="bottom", fontsize=7, color="0.35")
+    legend = "shaded: 95 % bootstrap band; dashed: extrapolation"
+    if overlay is not None:
+        legend += "; coloured dashes: published laws"
+    fig.text(0.99, 0.0, legend, ha="right", va="bottom", fontsize=7, color="0.35")
     return save(fig, path)
 
 

@@ -1,7 +1,8 @@
-"""Power laws y = A·x^α with data, a bootstrap band and extrapolation."""
+"""Power laws y = A·x^α with data, a bootstrap band and extrapolation; published ones over them."""
 
 from __future__ import annotations
 
+import attrs
 import numpy as np
 from matplotlib.ticker import NullFormatter
 
@@ -38,3 +39,72 @@ def draw(ax, x, y, params, samples=None, color="C0", label=None, extrapolate=10.
     ax.set_yscale("log")
     # minor labels on a short log axis are many slow mathtext strings, and clutter
     ax.yaxis.set_minor_formatter(NullFormatter())
+
+
+# Published frontiers drawn over a fit's figure (``difflaws fit --plot --overlay``): dashed,
+# in colours neither the fitted lines (C0, viridis), the optima (C3) nor their frontier use.
+OVERLAY_COLORS = ("C1", "C4", "C6", "C5", "C2", "C9", "C8")
+OVERLAY_DASHES = (0, (5, 2))
+
+
+@attrs.define
+class Overlay:
+    """Law sets to draw over a figure's compute-optimal frontier.
+
+    Set as ``FitResult.extra["overlay"]``; a figure that draws a frontier calls
+    :func:`published` (or :func:`published_plane`), which records in ``notes``
+    what it could not draw and why, and sets ``drawn``.
+    """
+
+    law_sets: list
+    notes: list = attrs.Factory(list)
+    drawn: bool = False
+
+    def _note(self, text: str) -> None:
+        if text not in self.notes:
+            self.notes.append(text)
+
+    def frontiers(self, convention: str | None):
+        """(label, colour, {"N_star"/"D_star": PowerLaw}) per set that has laws to draw."""
+        self.drawn = True
+        if convention is None:
+            self._note("the figure's FLOP convention is unknown (the fit records none and its "
+                       "flops are not 6·N·D); no published frontier drawn")
+            return
+        for i, laws in enumerate(self.law_sets):
+            found, skipped = laws.figure_frontier(convention)
+            for text in skipped:
+                self._note(text)
+            if found:
+                families = laws.noise_names()
+                label = laws.name if len(families) <= 1 else f"{laws.name} ({laws.default_noise})"
+                yield label, OVERLAY_COLORS[i % len(OVERLAY_COLORS)], found
+
+
+def overlay_of(results: dict) -> Overlay | None:
+    return next((r.extra["overlay"] for r in results.values()
+                 if r.extra.get("overlay") is not None), None)
+
+
+def _dashed(ax, x, y, label: str, color) -> None:
+    ax.plot(x, y, color=color, linestyle=OVERLAY_DASHES, linewidth=1.1, label=label, zorder=2)
+
+
+def published(ax, overlay: Overlay, name: str, convention: str | None) -> None:
+    """Each set's ``name`` law (N_star or D_star) of C over the axes' current C range."""
+    lo, hi = ax.get_xlim()
+    C = np.geomspace(lo, hi, 60)
+    for label, color, laws in overlay.frontiers(convention):
+        if name in laws:
+            _dashed(ax, C, laws[name](C), label, color)
+    ax.set_xlim(lo, hi)  # the published lines span the axis; they must not widen it
+
+
+def published_plane(ax, overlay: Overlay, convention: str | None) -> None:
+    """Each set's frontier as the curve (N*(C), D*(C)) over the axes' current N range."""
+    lo, hi = ax.get_xlim()
+    N = np.geomspace(lo, hi, 60)
+    for label, color, laws in overlay.frontiers(convention):
+        if "N_star" in laws and "D_star" in laws:
+            _dashed(ax, N, laws["D_star"].along(laws["N_star"])(N), label, color)  # D* of N*
+    ax.set_xlim(lo, hi)

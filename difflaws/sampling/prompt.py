@@ -5,13 +5,19 @@ from __future__ import annotations
 import torch
 
 
+def prompt_length(prompt, seq_len: int) -> int:
+    """The prompt's tokens per row (0 for None); a UserError when they exceed ``seq_len``."""
+    length = 0 if prompt is None else int(prompt.shape[1])
+    if length > seq_len:
+        from difflaws.errors import UserError
+
+        raise UserError(f"prompt of {length} tokens does not fit seq_len {seq_len}")
+    return length
+
+
 class Prompt:
     def __init__(self, prompt, batch_size: int, seq_len: int, device=None) -> None:
-        self.length = 0 if prompt is None else int(prompt.shape[1])
-        if self.length > seq_len:
-            from difflaws.errors import UserError
-
-            raise UserError(f"prompt of {self.length} tokens does not fit seq_len {seq_len}")
+        self.length = prompt_length(prompt, seq_len)
         self.tokens = prompt
         self.free = torch.ones(batch_size, seq_len, dtype=torch.bool, device=device)
         self.free[:, : self.length] = False

@@ -69,7 +69,9 @@ SOURCE = '''
 
 Records map metric names to numbers or None.  ``metrics.jsonl`` and the results DB
 get every record anyway; a logger is for somewhere else (a dashboard, a file
-format another tool reads).
+format another tool reads).  ``Logger`` also offers ``start(run)`` (before the first
+step: the run's name, resolved spec and starting step) and ``finish(summary)``, which
+do nothing unless overridden.
 """
 
 from __future__ import annotations
@@ -78,8 +80,10 @@ import json
 import math
 from pathlib import Path
 
+from difflaws.interfaces.logger import Logger
 
-class ${Kind}Logger:
+
+class ${Kind}Logger(Logger):
     def __init__(self, path: Path):
         self.path = Path(path)
         self.file = self.path.open("a", encoding="utf-8")

@@ -14,6 +14,7 @@ import contextlib
 import datetime as dt
 import fcntl
 import json
+import math
 import os
 import sqlite3
 import sys
@@ -189,7 +190,7 @@ class ResultsDB:
         # A workspace written by an older difflaws keeps its rows; new columns start NULL.
         fresh = sqlite3.connect(":memory:")
         fresh.executescript(schema())
-        for table in ("runs", "metrics"):
+        for table in ("runs", "metrics", "evaluations"):
             have = {r[1] for r in self.conn.execute(f"PRAGMA table_info({table})")}
             for _, name, kind, *_ in fresh.execute(f"PRAGMA table_info({table})"):
                 if name not in have:
@@ -256,6 +257,32 @@ class ResultsDB:
         for row in cur:
             rec = dict(zip(METRIC_COLUMNS, row[:-1]))
             rec.update(json.loads(row[-1]) if row[-1] else {})
+            out.append(rec)
+        return out
+
+    def record_evaluations(self, run_id: str, step: int, metrics) -> None:
+        """``difflaws.metrics.metric.Metric`` rows of one evaluation, in one transaction; a
+        non-finite value or stderr is stored as NULL."""
+        def num(v):
+            return None if v is None or not math.isfinite(v) else float(v)
+
+        stamp = now()
+        rows = [(run_id, int(step), m.name, num(m.value), num(m.stderr), m.n,
+                 json.dumps(m.settings, sort_keys=True, default=str), stamp) for m in metrics]
+        with self.writing():
+            self.conn.execute("BEGIN")
+            self.conn.executemany("INSERT INTO evaluations (run_id, step, metric, value, stderr, "
+                                  "n, settings, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)", rows)
+
+    def evaluations(self, run_id: str) -> list[dict]:
+        """The run's evaluation rows, oldest first, ``settings`` parsed."""
+        cur = self.conn.execute("SELECT * FROM evaluations WHERE run_id=? ORDER BY rowid",
+                                (run_id,))
+        names = [d[0] for d in cur.description]
+        out = []
+        for row in cur:
+            rec = dict(zip(names, row))
+            rec["settings"] = json.loads(rec["settings"]) if rec["settings"] else {}
             out.append(rec)
         return out
 

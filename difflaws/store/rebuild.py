@@ -82,6 +82,16 @@ def from_spec(spec: dict) -> dict:
                 cooldown_fraction=train.get("cooldown_fraction"))
 
 
+def summary_columns(summary: dict) -> dict:
+    """The ``runs`` columns a finished run's ``summary.json`` gives (those of a summary
+    written before a column existed stay NULL)."""
+    return dict(last_step=summary.get("steps"), tokens=summary.get("tokens"),
+                final_val_nelbo=summary.get("val_nelbo"),
+                unigram_entropy=summary.get("unigram_entropy"),
+                wall_seconds=summary.get("wall_seconds"),
+                unique_tokens=summary.get("unique_tokens"), epochs=summary.get("epochs"))
+
+
 def add_run(db, run_dir) -> int:
     """One run directory's rows (replacing any it had); returns the metric rows added."""
     from difflaws.engine import read_summary
@@ -101,10 +111,7 @@ def add_run(db, run_dir) -> int:
         records, _, _ = parse_records(metrics_path.read_text(errors="replace"), metrics_path)
     summary = read_summary(run_dir)
     if summary is not None:
-        fields.update(status="finished", last_step=summary.get("steps"),
-                      tokens=summary.get("tokens"), final_val_nelbo=summary.get("val_nelbo"),
-                      unigram_entropy=summary.get("unigram_entropy"),
-                      wall_seconds=summary.get("wall_seconds"))
+        fields.update(status="finished", **summary_columns(summary))
     else:
         fields["status"] = "running" if rundir.held_by_someone(run_dir) else "interrupted"
         if records:

@@ -11,8 +11,10 @@ CREATE TABLE IF NOT EXISTS runs (
     name                 TEXT NOT NULL,     -- spec name
     run_dir              TEXT NOT NULL,     -- absolute path when the run was written
     status               TEXT NOT NULL,     -- running | finished | diverged | failed | interrupted
-    noise_kind           TEXT,              -- the registered noise kind
-    noise_label          TEXT,              -- kind plus its own settings, e.g. "k(a=2)"; runs group by it
+    objective_kind       TEXT,              -- the registered objective kind (diffusion, autoregressive, ...)
+    noise_kind           TEXT,              -- the registered noise kind; NULL for an objective without noise
+    noise_label          TEXT,              -- the model family: the noise kind plus its own settings, e.g.
+                                            -- "k(a=2)", or the objective kind without noise; runs group by it
     noise_params         TEXT,              -- JSON object: the noise kind's own settings
     backbone_kind        TEXT,
     parameterization_kind TEXT,
@@ -33,7 +35,9 @@ CREATE TABLE IF NOT EXISTS runs (
     seed                 INTEGER,
     last_step            INTEGER,           -- last logged step
     tokens               INTEGER,           -- training tokens seen at last_step
-    final_val_nelbo      REAL,              -- nats/token, at the end of the run
+    unique_tokens        INTEGER,           -- distinct training tokens seen: min(tokens, pool); set at the end
+    epochs               REAL,              -- tokens / pool tokens (the pool: data.unique_tokens, or the split)
+    final_val_nelbo      REAL,              -- nats/token, at the end of the run (exact NLL for AR)
     unigram_entropy      REAL,              -- nats/token, validation split, same tokenizer
     data_metrics         TEXT,              -- JSON object: the data source's extra figures
     bytes_per_token      REAL,
@@ -69,3 +73,20 @@ CREATE TABLE IF NOT EXISTS metrics (
 );
 
 CREATE INDEX IF NOT EXISTS metrics_by_run ON metrics(run_id, step);
+
+-- Figures measured after training by `difflaws eval` and `difflaws lm-eval`: one row per
+-- metric per evaluation, kept as a history (evaluating again adds rows).  Definitions
+-- and protocols of every metric: docs/evaluation.md.
+CREATE TABLE IF NOT EXISTS evaluations (
+    run_id     TEXT NOT NULL REFERENCES runs(run_id) ON DELETE CASCADE,
+    step       INTEGER NOT NULL,  -- the checkpoint's optimizer step
+    metric     TEXT NOT NULL,     -- e.g. val_nelbo, zero_shot_nelbo, sample_entropy, gen_ppl,
+                                  -- lm-eval/<task>/<metric>
+    value      REAL,              -- NULL when undefined (NaN)
+    stderr     REAL,              -- standard error of value; NULL when there is none
+    n          INTEGER,           -- what was averaged: tokens, samples, batches, documents
+    settings   TEXT,              -- JSON object: sampler, steps, judge, data... that produced it
+    created_at TEXT NOT NULL      -- ISO-8601 UTC
+);
+
+CREATE INDEX IF NOT EXISTS evaluations_by_run ON evaluations(run_id, metric, step);

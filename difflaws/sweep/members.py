@@ -85,12 +85,20 @@ def grid(sweep) -> list[dict]:
     return out
 
 
+VARIANT = "variant"  # the member value that names its [variants] bundle
+
+
 def expand(sweep) -> list[Member]:
     fixed = [f"{k}={literal(v)}" for k, v in sweep.set.items()]
+    bundles = sweep.variants or {None: {}}
     members = []
-    for values in grid(sweep):
-        overrides = tuple(fixed + [f"{k}={literal(v)}" for k, v in values.items()])
-        members.append(Member(member_name(values, overrides), values, overrides))
+    for name, bundle in bundles.items():
+        chosen = [f"{k}={literal(v)}" for k, v in bundle.items()]
+        for values in grid(sweep):
+            overrides = tuple(fixed + chosen + [f"{k}={literal(v)}" for k, v in values.items()])
+            if name is not None:
+                values = {VARIANT: name, **values}
+            members.append(Member(member_name(values, overrides), values, overrides))
     return members
 
 

@@ -14,6 +14,10 @@
     8 = [0.1, 0.2, 0.3]
     16 = [0.2, 0.3, 0.5]
 
+    [variants]                             # named bundles of overrides, one per member
+    ar = {objective = {kind = "autoregressive"}}
+    masked = {noise = {kind = "masked"}}
+
     [executor]                             # how members run (default: local, one at a time)
     kind = "local"
     jobs = 2
@@ -23,7 +27,10 @@ nested tables.  A value that is a table with a ``kind`` replaces that whole
 component table, e.g. ``noise = [{kind = "masked"}, {kind = "hybrid", shift = 2.0}]``
 or, in ``[set]``, ``data = {kind = "markov", n_symbols = 8}``.  With ``[lr_grid_by_batch]``, the batch sizes are its keys
 (or ``axes."train.batch_size"``, each of which then needs a grid) and each
-batch size runs only its own LRs.
+batch size runs only its own LRs.  ``[variants]`` crosses the grid with named
+bundles of overrides that must change together, such as model families: an
+autoregressive member sets ``[objective]`` where a diffusion member sets
+``[noise]`` (so the base spec of such a sweep has no ``[noise]`` table).
 """
 
 from __future__ import annotations
@@ -68,6 +75,18 @@ def _axes(self, attribute, value: dict) -> None:
             seen.append(v)
 
 
+def _variants(self, attribute, value: dict) -> None:
+    for name, table in value.items():
+        if not isinstance(table, dict) or not table:
+            raise FieldError(f"variants.{name}", "give a table of overrides, e.g. "
+                                                 "{noise = {kind = \"masked\"}}")
+
+
+def _flat_variants(value: dict) -> dict:
+    return {name: _flat(table) if isinstance(table, dict) else table
+            for name, table in value.items()}
+
+
 def _lr_grid(self, attribute, value: dict) -> None:
     for name, lrs in value.items():
         try:
@@ -97,6 +116,9 @@ class SweepSpec:
     axes: dict[str, Any] = key(factory=dict, converter=_flat, validator=_axes,
                                doc="dotted spec key → list of values; every combination "
                                    "is a member")
+    variants: dict[str, Any] = key(factory=dict, converter=_flat_variants, validator=_variants,
+                                   doc="name → table of overrides; every variant runs "
+                                       "the whole grid")
     lr_grid_by_batch: dict[str, Any] = key(factory=dict, validator=_lr_grid,
                                            doc="batch size → list of LRs that batch size runs with")
     lr_key: str = key("optimizer.lr", doc="the spec key that [lr_grid_by_batch]'s LRs set")

@@ -57,6 +57,7 @@ class MetricsLog:
         self.path = Path(run_dir) / METRICS_FILE
         self.db, self.run_id = db, run_id
         self.loggers = list(loggers)
+        self.off = []  # loggers switched off after an error
         self.json_lines = json_lines
         self.repair()
 
@@ -92,8 +93,7 @@ class MetricsLog:
         append(self.path, line + "\n")
         if self.db is not None:
             self.db.log_metrics(self.run_id, record)
-        for logger in self.loggers:
-            logger.log(record)
+        self.tell_loggers("log", record, f"at step {record.get('step')}")
         if self.json_lines:
             print(line, flush=True)
 
@@ -102,9 +102,37 @@ class MetricsLog:
             return []
         return [json.loads(line) for line in self.path.read_text().splitlines() if line.strip()]
 
+    # -- loggers (difflaws/interfaces/logger.py): start and finish are optional ------------
+    def start(self, run) -> None:
+        """Before the first step trains: a logger that cannot start stops the run there."""
+        for logger in self.loggers:
+            if hasattr(logger, "start"):
+                logger.start(run)
+
+    def finish(self, summary: dict) -> None:
+        self.tell_loggers("finish", summary, "finishing")
+
+    def tell_loggers(self, method: str, value, when: str) -> None:
+        """Call ``method`` on each logger still on; one that raises is switched off, as a
+        dashboard that fails must not stop a run whose records are safe on disk already."""
+        for logger in self.loggers:
+            if logger in self.off or not hasattr(logger, method):
+                continue
+            try:
+                getattr(logger, method)(value)
+            except Exception as exc:
+                self.off.append(logger)
+                console(f"difflaws: logger {type(logger).__name__} failed {when} "
+                        f"({type(exc).__name__}: {exc}); it is off for the rest of this run "
+                        f"(metrics.jsonl and the results DB keep every record)")
+
     def close(self) -> None:
         for logger in self.loggers:
-            logger.close()
+            try:
+                logger.close()
+            except Exception as exc:  # the others still close; the run's outcome stands
+                console(f"difflaws: logger {type(logger).__name__} failed to close "
+                        f"({type(exc).__name__}: {exc})")
 
 
 def parse_records(text: str, path) -> tuple[list[dict], list[str], str | None]:
@@ -159,7 +187,7 @@ def report(summary: dict, run_dir, json_lines: bool = False, notes=None, extra=N
         return value if isinstance(value, (int, float)) else math.nan
 
     bpb = summary.get("bits_per_byte")
-    line = (f"final val NELBO {num('val_nelbo'):.4f} nats/token"
+    line = (f"final val {summary.get('loss_figure') or 'NELBO'} {num('val_nelbo'):.4f} nats/token"
             + (f" ({bpb:.4f} bits/byte)" if isinstance(bpb, (int, float)) else "")
             + f"; unigram entropy {num('unigram_entropy'):.4f} nats/token")
     notes = notes or {}

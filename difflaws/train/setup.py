@@ -58,7 +58,7 @@ def cache_dir_for(run_dir) -> Path:
 class Data:
     source: object
     tokenizer: object
-    train: PackedSequences
+    train: object  # the training windows (see difflaws.data.loader)
     val: PackedSequences
     val_stream: object
 
@@ -73,12 +73,13 @@ class Data:
 
 
 def build_data(spec, run_dir, data_config=None) -> Data:
-    source = (data_config or spec.data).build()
+    config = data_config or spec.data
+    source = config.build()
     cache = cache_dir_for(run_dir)
     tokenizer = spec.tokenizer.build(source=source, cache_dir=cache)
     T = spec.train.seq_len
-    train = PackedSequences(source.stream("train", tokenizer, cache), T, tokenizer.eos_id,
-                            spec.seed, where="data (train split)")
+    train = source.train_windows(tokenizer, cache, T, spec.seed, config.unique_tokens,
+                                 spec.train.batch_size)
     val_stream = source.stream("val", tokenizer, cache)
     # validation is read in a fixed order so every evaluation scores the same sequences
     val = PackedSequences(val_stream, T, tokenizer.eos_id, seed=0, shuffle=False,
@@ -86,14 +87,22 @@ def build_data(spec, run_dir, data_config=None) -> Data:
     return Data(source, tokenizer, train, val, val_stream)
 
 
-def build_process(spec, tokenizer):
-    return spec.noise.build(vocab_size=tokenizer.vocab_size, mask_id=tokenizer.mask_id)
+def build_objective(spec, tokenizer):
+    """The spec's objective, built over its noise process when it has one."""
+    return spec.objective.build(noise=spec.noise, vocab_size=tokenizer.vocab_size,
+                                mask_id=tokenizer.mask_id, eos_id=tokenizer.eos_id)
+
+
+def backbone_options(spec) -> dict:
+    """What the objective asks of the backbone's build; nothing for a bidirectional one, so
+    backbones that know no ``causal`` keyword keep working."""
+    return {"causal": True} if spec.objective.causal() else {}
 
 
 def build_model(spec, tokenizer, device, seed: int | None = None):
     model = spec.backbone.build(vocab_size=tokenizer.vocab_size, seq_len=spec.train.seq_len,
                                 parameterization=spec.parameterization.build(), device=device,
-                                meta=False)
+                                meta=False, **backbone_options(spec))
     gen = torch.Generator(device="cpu").manual_seed(spec.seed if seed is None else seed)
     model.init_weights(gen)
     return model

@@ -26,6 +26,7 @@ import torch
 
 from difflaws import atomic, checkpoint, engine, rundir
 from difflaws.data.packing import unigram_entropy
+from difflaws.data.pool import coverage
 from difflaws.distributed.quiet import SilentDB, SilentLog
 from difflaws.distributed.strategy import strategy_for
 from difflaws.engine import METRICS_FILE, SUMMARY_FILE
@@ -33,12 +34,14 @@ from difflaws.optim.schedule import apply_lr, wsd_multiplier
 from difflaws.plugins import default_host
 from difflaws.spec import resolved_toml
 from difflaws.errors import UserError
+from difflaws.interfaces.logger import RunStart
 from difflaws.signals import Stopped, stop_requests
 from difflaws.store import workspace_db
 from difflaws.store.db import DatabaseFull
+from difflaws.store.rebuild import summary_columns
 from difflaws.train.evaluate import evaluate
 from difflaws.train.metrics import MetricsLog, Window, clean, console, report
-from difflaws.train.setup import build_data, build_process, field
+from difflaws.train.setup import build_data, build_objective, field
 
 # Fault-injection hook for the kill-and-resume test: seconds to sleep after each step.
 STEP_SLEEP_ENV = "DIFFLAWS_TEST_STEP_SLEEP"
@@ -114,7 +117,7 @@ class Run:
         with self.dist.main_first():  # rank 0 fills the token cache, the others read it
             self.data = build_data(spec, run_dir)
         self.tokenizer = self.data.tokenizer
-        self.process = build_process(spec, self.tokenizer)
+        self.objective = build_objective(spec, self.tokenizer)
         self.model = self.dist.build_model(spec, self.tokenizer.vocab_size)
         self.optimizer = spec.optimizer.build(self.model.named_parameters(),
                                               self.model.param_records())
@@ -148,8 +151,13 @@ class Run:
         s, t, f = self.spec, self.cfg, self.figures
         return dict(
             name=s.name, run_dir=str(self.run_dir.resolve()),
-            noise_kind=self.kind(s.noise), noise_label=s.noise.label(self.kind(s.noise) or "noise"),
-            noise_params=json.dumps(s.noise.parameters(), sort_keys=True),
+            objective_kind=self.kind(s.objective),
+            noise_kind=self.kind(s.noise) if s.noise is not None else None,
+            noise_label=s.objective.family_label(
+                self.kind(s.objective) or "objective",
+                s.noise.label(self.kind(s.noise) or "noise") if s.noise is not None else None),
+            noise_params=json.dumps(s.noise.parameters() if s.noise is not None else {},
+                                    sort_keys=True),
             backbone_kind=self.kind(s.backbone),
             parameterization_kind=self.kind(s.parameterization),
             optimizer_kind=self.kind(s.optimizer), tokenizer_kind=self.kind(s.tokenizer),
@@ -161,7 +169,8 @@ class Run:
             warmup_steps=t.warmup_steps, cooldown_fraction=t.cooldown_fraction, seed=s.seed,
             bytes_per_token=clean(float(self.tokenizer.bytes_per_token))
             if self.data.source.has_text() else None,
-            data_metrics=json.dumps(self.data.source.extra_metrics(), sort_keys=True))
+            data_metrics=json.dumps(self.data.source.extra_metrics(), sort_keys=True),
+            pool_tokens=self.data.train.pool_tokens)
 
     def register(self, status: str = "running", **fields) -> None:
         s = self.spec
@@ -183,6 +192,8 @@ class Run:
             pass
 
     def close(self) -> None:
+        if getattr(self, "loader", None) is not None:
+            self.loader.close()
         if hasattr(self, "log"):
             self.log.close()
         if hasattr(self, "db"):
@@ -198,8 +209,12 @@ class Run:
     def state_dict(self) -> dict:
         return {"step": self.step,
                 "noise_rng": self.noise_gen.get_state(), "torch_rng": torch.get_rng_state(),
-                "data": self.data.train.state_dict(), "window": self.window.state_dict(),
-                "wall_seconds": self.wall_seconds()}
+                "data": self.batches().state_dict(self.reduce_data_state),
+                "window": self.window.state_dict(), "wall_seconds": self.wall_seconds()}
+
+    def reduce_data_state(self, tensor: torch.Tensor) -> torch.Tensor:
+        """Sum a piece of the data position over the ranks (each knows its own lanes')."""
+        return self.dist.all_reduce_sum(tensor.to(self.device)).cpu()
 
     def save(self) -> None:
         self.dist.save(self.run_dir, self.step, self.model, self.optimizer, self.state_dict(),
@@ -248,6 +263,10 @@ class Run:
                 self.report(summary)
                 return summary
         self.register("running")
+        if self.dist.is_main:  # loggers that keep a run of their own (a dashboard) open it
+            self.log.start(RunStart(name=self.spec.name or self.run_dir.name, step=self.step,
+                                    config=self.host.converter.unstructure(self.spec),
+                                    toml=resolved_toml(self.spec, self.host)))
         # asked to stop while the run was being set up (many ranks vote after a first step)
         if self.dist.world_size == 1 and self.should_stop():
             raise Stopped(self.stop.signum, self.step, self.run_dir, saved=False,
@@ -276,7 +295,8 @@ class Run:
                 if evaluate_now:
                     record.update(self.validate())
                 self.log.write(record)
-                self.db.upsert_run(self.run_id, last_step=self.step, tokens=self.tokens)
+                self.db.upsert_run(self.run_id, last_step=self.step, tokens=self.tokens,
+                                   **coverage(self.tokens, self.data.train.pool_tokens))
                 bar.set_postfix(loss=f"{record['loss']:.3f}", nelbo=f"{record['train_nelbo']:.3f}",
                                 tok_s=f"{record['tokens_per_second']:.0f}", refresh=False)
                 self.window.reset()
@@ -311,10 +331,7 @@ class Run:
         row = self.db.run(self.run_id)
         if row is not None and row.get("status") == "finished":
             return
-        fields = dict(last_step=summary.get("steps"), tokens=summary.get("tokens"),
-                      final_val_nelbo=summary.get("val_nelbo"),
-                      unigram_entropy=summary.get("unigram_entropy"),
-                      wall_seconds=summary.get("wall_seconds"))
+        fields = summary_columns(summary)
         if row is None:
             self.register("finished", **fields)
         else:
@@ -328,15 +345,21 @@ class Run:
                     or not self.dist.is_main,
                     desc=self.spec.name or "train")
 
+    def batches(self):
+        """The loader of this rank's rows, read ahead, from the restored data position."""
+        if getattr(self, "loader", None) is None:
+            from difflaws.data.loader import BatchLoader
+
+            t = self.cfg
+            self.loader = BatchLoader(self.data.train, t.batch_size, t.micro_batch_size,
+                                      self.dist.world.rank, self.dist.world_size, self.device)
+        return self.loader
+
     def micro_batches(self) -> list:
-        t = self.cfg
-        micro = t.micro_batch_size or t.batch_size
-        out = []
-        for first in range(0, t.batch_size, micro):
-            x, doc_ids = self.data.train.next_batch(min(micro, t.batch_size - first))
-            x, doc_ids = x.to(self.device), doc_ids.to(self.device)
-            out.append((x, doc_ids, self.process.noise_batch(x, self.noise_gen)))
-        return out
+        # rows of other ranks are stand-ins: the noise is drawn for whole chunks, as in one
+        # process, and train_step keeps this rank's rows (difflaws.data.loader)
+        return [(x, doc_ids, self.objective.batch(x, self.noise_gen))
+                for x, doc_ids in self.batches().next_step()]
 
     def train_step(self) -> dict:
         """Forward/backward over the micro-batches; gradients are those of the mean
@@ -352,7 +375,7 @@ class Run:
                 with self.autocast():
                     logits = self.forward(batch.z, batch.log_snr, doc_ids=doc_ids,
                                           prefix_len=batch.prefix_len)
-                out = self.process.loss(logits, batch, x)
+                out = self.objective.loss(logits, batch, x)
                 loss = field(out, "loss")
                 (loss * weight * self.dist.grad_scale).backward()
             loss_sum += loss.detach() * weight
@@ -382,7 +405,8 @@ class Run:
 
     def record(self, lr: float, tokens_per_second: float) -> dict:
         f = self.figures
-        rec = {"step": self.step, "tokens": self.tokens, "lr": lr,
+        rec = {"step": self.step, "tokens": self.tokens,
+               "epoch": coverage(self.tokens, self.data.train.pool_tokens)["epochs"], "lr": lr,
                "tokens_per_second": tokens_per_second, "wall_seconds": self.wall_seconds(),
                **self.window.means()}
         for conv in ("M", "6P"):
@@ -392,7 +416,7 @@ class Run:
 
     def validate(self) -> dict:
         t = self.cfg
-        out = evaluate(self.forward, self.process, self.data.val, t.eval_batches,
+        out = evaluate(self.forward, self.objective, self.data.val, t.eval_batches,
                        t.eval_batch_size or t.micro_batch_size or t.batch_size, self.device,
                        self.autocast)
         return {"val_nelbo": out["nelbo"], "val_nelbo_stderr": out["stderr"]}
@@ -404,6 +428,9 @@ class Run:
         bytes_per_token = self.data.val_bytes_per_token()
         summary = {
             "name": self.spec.name, "steps": self.step, "tokens": self.tokens,
+            "pool_tokens": self.data.train.pool_tokens,
+            **coverage(self.tokens, self.data.train.pool_tokens),
+            "loss_figure": self.objective.figure_name,
             "val_nelbo": val, "val_nelbo_stderr": last.get("val_nelbo_stderr"),
             "train_nelbo": last["train_nelbo"], "perplexity_bound": math.exp(min(val, 700)),
             "unigram_entropy": unigram_entropy(self.data.val_stream, tok.vocab_size),
@@ -417,10 +444,9 @@ class Run:
         if self.dist.is_main:
             rundir.refuse_links(self.run_dir)
             atomic.write_json(self.run_dir / SUMMARY_FILE, summary)
-        self.db.upsert_run(
-            self.run_id, status="finished", last_step=self.step, tokens=self.tokens,
-            final_val_nelbo=val, unigram_entropy=summary["unigram_entropy"],
-            wall_seconds=summary["wall_seconds"])
+        self.db.upsert_run(self.run_id, status="finished", **summary_columns(summary))
+        if self.dist.is_main:
+            self.log.finish(summary)
         return summary
 
     def report(self, summary: dict) -> None:

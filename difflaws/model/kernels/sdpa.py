@@ -3,7 +3,9 @@
 Soft-capping cap·tanh(s/cap) is a nonlinearity on the scores, which no fused
 SDPA backend applies, so with a cap the scores are materialised: O(B·H·T²)
 fp32 memory per layer (kept for backward) and roughly 2-3× the time of the
-fused kernel at T = 2048.  With ``softcap = 0`` the fused kernel runs.
+fused kernel at T = 2048.  With ``softcap = 0`` the fused kernel runs; a causal
+mask (``difflaws.model.masks``) is then its ``is_causal`` case when nothing else
+restricts attention, and a boolean mask otherwise.
 """
 
 from __future__ import annotations
@@ -34,6 +36,9 @@ def softcapped_attention(q, k, v, allowed, scale: float, softcap: float):
 
 
 def sdpa_attention(q, k, v, mask, *, scale: float, softcap: float = 0.0, sink_k=None, sink_v=None):
+    if mask.is_plain_causal and sink_k is None and softcap == 0:
+        # the fused kernel skips the masked half itself: no T×T mask is built
+        return F.scaled_dot_product_attention(q, k, v, is_causal=True, scale=scale)
     allowed = mask.dense(q.device)
     if sink_k is not None:
         k, v, allowed = prepend_sink(k, v, sink_k, sink_v, allowed)

@@ -1,10 +1,11 @@
 """xformers ``memory_efficient_attention`` on packed documents (CUDA only, imported lazily).
 
 The batch is flattened into one packed row and documents become a
-``BlockDiagonalMask`` (bidirectional: never the causal variant), so no T×T
+``BlockDiagonalMask`` (its causal variants for a causal mask), so no T×T
 mask is materialised.  Sink slots are inserted as an extra key at the start
 of every document's keys.  A clean prompt prefix needs a mask that is not
-block-diagonal, so those batches go through the SDPA kernel.  xformers has no
+block-diagonal, so those batches go through the SDPA kernel, as do queries
+against cached keys (generation).  xformers has no
 logit soft-capping, so the backbone refuses ``softcap > 0`` with this kernel.
 """
 
@@ -37,9 +38,10 @@ def pack_with_sinks(k, v, lengths: list[int], sink_k, sink_v):
 def xformers_attention(q, k, v, mask, *, scale: float, softcap: float = 0.0, sink_k=None, sink_v=None):
     if softcap > 0:
         raise ValueError("xformers attention cannot soft-cap logits")
-    if mask.has_prefix:
+    if mask.has_prefix or mask.offset:
         return sdpa_attention(q, k, v, mask, scale=scale, sink_k=sink_k, sink_v=sink_v)
     from xformers.ops import fmha
+    from xformers.ops.fmha import attn_bias
 
     batch, heads, seq, dim = q.shape
     lengths = mask.document_lengths(batch)
@@ -47,9 +49,13 @@ def xformers_attention(q, k, v, mask, *, scale: float, softcap: float = 0.0, sin
     if sink_k is None:
         packed_k = k.transpose(1, 2).reshape(1, batch * seq, heads, dim)
         packed_v = v.transpose(1, 2).reshape(1, batch * seq, heads, dim)
-        bias = fmha.BlockDiagonalMask.from_seqlens(lengths)
+        bias = (attn_bias.BlockDiagonalCausalMask if mask.causal
+                else attn_bias.BlockDiagonalMask).from_seqlens(lengths)
     else:
         packed_k, packed_v = pack_with_sinks(k, v, lengths, sink_k, sink_v)
-        bias = fmha.BlockDiagonalMask.from_seqlens(lengths, [n + 1 for n in lengths])
+        # each document's keys are its sink then its tokens: counted from the bottom right,
+        # query i of a document sees the sink and tokens 0..i
+        bias = (attn_bias.BlockDiagonalCausalFromBottomRightMask if mask.causal
+                else attn_bias.BlockDiagonalMask).from_seqlens(lengths, [n + 1 for n in lengths])
     out = fmha.memory_efficient_attention(packed_q, packed_k, packed_v, attn_bias=bias, scale=scale)
     return out.reshape(batch, seq, heads, dim).transpose(1, 2)

@@ -1,0 +1,1 @@
+"""Training objectives: diffusion over a noise process, and next-token prediction."""

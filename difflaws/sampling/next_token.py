@@ -1,0 +1,51 @@
+"""Autoregressive generation: one token per forward pass, with a KV cache.
+
+The prompt (or, without one, a single EOS: the context every packed training
+document follows) is fed once; each further pass feeds only the token just
+drawn, so keys and values of earlier positions are computed once.  A backbone
+without a cache (no ``new_cache``) is run over the whole prefix each step:
+the same tokens, quadratically slower.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from difflaws.noise import categorical
+from difflaws.sampling.prompt import prompt_length
+from difflaws.sampling.truncation import Truncation
+
+
+class NextTokenSampler:
+    def __init__(self, truncation: Truncation):
+        self.truncation = truncation
+
+    def sample(self, denoiser, process, batch_size: int, seq_len: int, steps: int = 0,
+               prompt=None, generator=None, device=None) -> torch.Tensor:
+        """``seq_len`` tokens per row: ``prompt`` and its continuation, or, unprompted,
+        ``seq_len`` tokens that follow an EOS (which is not returned).
+
+        ``process`` is the next-token objective: its ``mask_id`` is never drawn and its
+        ``eos_id`` starts an unprompted row."""
+        banned = (process.mask_id,)
+        if not prompt_length(prompt, seq_len):  # an empty prompt is no prompt: start after EOS
+            prompt = None
+        if prompt is None:
+            tokens = torch.full((batch_size, 1), process.eos_id, dtype=torch.long, device=device)
+        else:
+            tokens = prompt.to(device=device, dtype=torch.long)
+        start = 1 if prompt is None else 0
+        total = seq_len + start
+        cache = denoiser.new_cache(total) if hasattr(denoiser, "new_cache") else None
+        fed = tokens
+        with torch.no_grad():
+            while tokens.shape[1] < total:
+                if cache is not None:
+                    logits = denoiser(fed, None, cache=cache)[:, -1]
+                else:
+                    logits = denoiser(tokens, None)[:, -1]
+                probs = self.truncation.probabilities(logits, banned)
+                nxt = categorical.draw(probs, generator)[:, None]
+                tokens = torch.cat([tokens, nxt], dim=1)
+                fed = nxt
+        return tokens[:, start:]
