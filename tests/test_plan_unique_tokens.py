@@ -160,3 +160,19 @@ def test_a_family_without_a_minimum_is_left_out_with_a_warning(tmp_path):
     only.write_text(json.dumps(result(flat)))
     with pytest.raises(UserError, match="no family's fitted loss has a minimum"):
         plan(only, 1e20, 3e10)
+
+
+def test_families_fitted_at_different_levels_say_their_own(tmp_path):
+    from difflaws.plan.data_constrained import describe
+
+    narrow = result(AR, 20, seed=4)
+    narrow["diagnostics"]["bootstrap"]["level"] = 0.9
+    path = tmp_path / "fit.json"
+    path.write_text(json.dumps({"law": "data-constrained", "by": "noise", "groups": {
+        "masked": result(TRUE, 20, seed=5), "autoregressive": narrow}}))
+    out = plan(path, 1e20, 3e10)
+    assert out["level"] is None
+    assert {f: e["level"] for f, e in out["families"].items()} == {"masked": 0.95,
+                                                                   "autoregressive": 0.9}
+    text = describe(out)
+    assert "(90%)" in text and "(95%)" in text

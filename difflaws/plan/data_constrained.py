@@ -130,7 +130,7 @@ def fix_hint(host) -> str:
 def plan(path, compute, unique, noise: str | None = None, host=None) -> dict:
     """The data-constrained plan of every family in ``path``, as a JSON-ready dict."""
     compute, unique = check_budget(compute), check_unique(unique)
-    families, draw_losses, level, warnings = {}, {}, None, []
+    families, draw_losses, warnings = {}, {}, []
     span = f"{math.exp(-SPAN) * math.sqrt(compute / FLOPS_PER_PARAM_TOKEN):.3g}-" \
            f"{math.exp(SPAN) * math.sqrt(compute / FLOPS_PER_PARAM_TOKEN):.3g}"
     for family, model in models(path, noise, host).items():
@@ -155,7 +155,7 @@ def plan(path, compute, unique, noise: str | None = None, host=None) -> dict:
                             "bootstrap draws have no minimum over N; the interval uses the rest")
         entry["draws"] = len(picks)
         if picks:
-            level = model.level
+            entry["level"] = model.level
             for name, values in (("params", [o.params for o in picks]),
                                  ("tokens", [o.tokens for o in picks]),
                                  ("epochs", [o.epochs(unique) for o in picks]),
@@ -168,6 +168,9 @@ def plan(path, compute, unique, noise: str | None = None, host=None) -> dict:
                         f"in {span} parameters; " + "; ".join(warnings) + "; check the fits or "
                         "the budget")
     winner = min(families, key=lambda f: families[f]["loss"])
+    levels = {f["level"] for f in families.values() if "level" in f}
+    # one level for the table when the fits share it; else each row says its own
+    level = levels.pop() if len(levels) == 1 else None
     return {"compute": compute, "unique_tokens": unique, "laws": str(path),
             "flop_convention": "C = 6·N·D, N as the fit counted parameters",
             "level": level, "families": families, "winner": winner,
@@ -188,7 +191,9 @@ def describe(result: dict) -> str:
     """The plan as text."""
     fams = result["families"]
     level = result["level"]
-    ci_head = f"   {round(level * 100)}% CI of loss" if level else ""
+    mixed = level is None and any("level" in f for f in fams.values())
+    ci_head = f"   {round(level * 100)}% CI of loss" if level else \
+        ("   CI of loss" if mixed else "")
     width = max(8, *(len(f) for f in fams)) + 2
     lines = [f"plan for C = {result['compute']:.3g} FLOPs with U = "
              f"{result['unique_tokens']:.3g} unique tokens, laws {result['laws']} "
@@ -198,7 +203,8 @@ def describe(result: dict) -> str:
         ci = f["ci"].get("loss")
         lines.append(f"  {name:<{width}}{f['params']:>11.4g}{f['tokens']:>11.4g}"
                      f"{f['epochs']:>9.3g}{f['loss']:>10.4f}"
-                     + (f"   [{ci[0]:.4f}, {ci[1]:.4f}]" if ci else ""))
+                     + (f"   [{ci[0]:.4f}, {ci[1]:.4f}]" if ci else "")
+                     + (f" ({round(f['level'] * 100)}%)" if ci and mixed else ""))
     for name, f in fams.items():
         free = f["unlimited"]
         lines.append(f"  {name}: with unlimited data N = {free['params']:.4g}, "

@@ -153,9 +153,7 @@ class Run:
             name=s.name, run_dir=str(self.run_dir.resolve()),
             objective_kind=self.kind(s.objective),
             noise_kind=self.kind(s.noise) if s.noise is not None else None,
-            noise_label=s.objective.family_label(
-                self.kind(s.objective) or "objective",
-                s.noise.label(self.kind(s.noise) or "noise") if s.noise is not None else None),
+            noise_label=self.family_label(),
             noise_params=json.dumps(s.noise.parameters() if s.noise is not None else {},
                                     sort_keys=True),
             backbone_kind=self.kind(s.backbone),
@@ -171,6 +169,13 @@ class Run:
             if self.data.source.has_text() else None,
             data_metrics=json.dumps(self.data.source.extra_metrics(), sort_keys=True),
             pool_tokens=self.data.train.pool_tokens)
+
+    def family_label(self) -> str:
+        """The run's model family, by which runs group (``fit --by noise``): the noise
+        label, or for an objective without noise its kind."""
+        s = self.spec
+        noise = s.noise.label(self.kind(s.noise) or "noise") if s.noise is not None else None
+        return s.objective.family_label(self.kind(s.objective) or "objective", noise)
 
     def register(self, status: str = "running", **fields) -> None:
         s = self.spec
