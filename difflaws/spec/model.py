@@ -72,13 +72,15 @@ class Spec:
         objective = self.objective
         if objective.needs_noise() and self.noise is None:
             raise FieldError("noise", "missing: this objective trains a noise process; add a "
-                                      "[noise] table, e.g. kind = \"masked\"")
+                                      "[noise] table (`difflaws kinds noise` lists the kinds)")
         if not objective.needs_noise() and self.noise is not None:
             raise FieldError("noise", "this objective trains no noise process; remove the "
-                                      "[noise] table (or use objective kind = \"diffusion\")")
+                                      "[noise] table, or pick an objective that trains one "
+                                      "(`difflaws kinds objective`)")
         if objective.causal() and not self.backbone.supports_causal():
             raise FieldError("backbone", "this backbone cannot attend causally, which the "
-                                         "objective needs; use kind = \"transformer\"")
+                                         "objective needs; pick one that can (`difflaws "
+                                         "kinds backbone`)")
         if self.backbone.reads_log_snr() and not objective.gives_log_snr():
             raise FieldError("backbone", "this backbone reads the log-SNR λ, which the "
                                          "objective does not give; drop its λ conditioning "
