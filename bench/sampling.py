@@ -61,6 +61,12 @@ def timed(model, device, batch, length, steps, repeat=1, **options):
     return best
 
 
+def report(name: str, run) -> None:
+    tokens, seconds, calls = run
+    print(f"  {name:>9}: {seconds:7.2f} s, {tokens.numel() / seconds:9.1f} tokens/s, "
+          f"{calls} forward passes")
+
+
 def blocks(model, args) -> None:
     block = -(-args.length // args.blocks)
     print(f"\n(a) {args.length} tokens in {args.blocks} blocks of {block}, {args.steps} steps each")
@@ -68,9 +74,7 @@ def blocks(model, args) -> None:
     for cached in (False, True):
         runs[cached] = timed(model, args.device, args.batch, args.length, args.steps,
                              args.repeat, block_length=block, kv_cache=cached, skip_unchanged=False)
-        tokens, seconds, calls = runs[cached]
-        print(f"  {'KV cache' if cached else 'recompute':>9}: {seconds:7.2f} s, "
-              f"{tokens.numel() / seconds:9.1f} tokens/s, {calls} forward passes")
+        report("KV cache" if cached else "recompute", runs[cached])
     exact = 2 * block
     same = bool(torch.equal(runs[True][0][:, :exact], runs[False][0][:, :exact]))
     agree = float((runs[True][0] == runs[False][0]).double().mean())
@@ -84,9 +88,7 @@ def skipping(model, args) -> None:
     for skip in (False, True):
         runs[skip] = timed(model, args.device, args.batch, args.skip_length, args.skip_steps,
                            args.repeat, skip_unchanged=skip)
-        tokens, seconds, calls = runs[skip]
-        print(f"  {'skipping' if skip else 'plain':>9}: {seconds:7.2f} s, "
-              f"{tokens.numel() / seconds:9.1f} tokens/s, {calls} forward passes")
+        report("skipping" if skip else "plain", runs[skip])
     same = bool(torch.equal(runs[True][0], runs[False][0]))
     print(f"  ratio skipping / plain: {runs[False][1] / runs[True][1]:.2f}x; "
           f"identical tokens: {same}")

@@ -30,22 +30,24 @@ class NextTokenSampler:
         banned = (process.mask_id,)
         if not prompt_length(prompt, seq_len):  # an empty prompt is no prompt: start after EOS
             prompt = None
-        if prompt is None:
-            tokens = torch.full((batch_size, 1), process.eos_id, dtype=torch.long, device=device)
-        else:
-            tokens = prompt.to(device=device, dtype=torch.long)
         start = 1 if prompt is None else 0
         total = seq_len + start
+        out = torch.empty((batch_size, total), dtype=torch.long, device=device)
+        if prompt is None:
+            out[:, 0] = process.eos_id
+        else:
+            out[:, : prompt.shape[1]] = prompt.to(device=device, dtype=torch.long)
         cache = denoiser.new_cache(total) if hasattr(denoiser, "new_cache") else None
-        fed = tokens
+        done = start or prompt.shape[1]  # positions already known: the EOS, or the prompt
+        fed = 0  # positions the cache holds
         with torch.no_grad():
-            while tokens.shape[1] < total:
+            while done < total:
                 if cache is not None:
-                    logits = denoiser(fed, None, cache=cache)[:, -1]
+                    logits = denoiser(out[:, fed:done], None, cache=cache)[:, -1]
+                    fed = done
                 else:
-                    logits = denoiser(tokens, None)[:, -1]
+                    logits = denoiser(out[:, :done], None)[:, -1]
                 probs = self.truncation.probabilities(logits, banned)
-                nxt = categorical.draw(probs, generator)[:, None]
-                tokens = torch.cat([tokens, nxt], dim=1)
-                fed = nxt
-        return tokens[:, start:]
+                out[:, done] = categorical.draw(probs, generator)
+                done += 1
+        return out[:, start:]
