@@ -143,6 +143,29 @@ def holds_other_spec(path: Path, spec, host) -> bool:
     return resolved_toml(old, host) != text
 
 
+def spec_diff_note(path: Path, spec, host) -> str:
+    """The refusal's tail: the spec diff (``difflaws.spec.diff``) between the spec.toml at
+    ``path`` (``-``) and ``spec`` (``+``), one indented line per side of a change; "" when
+    they resolve alike.  Both are resolved as this difflaws reads them, so the keys added
+    since the file was written do not show; a file that no longer loads is compared as
+    written."""
+    from difflaws.spec.diff import format_diff, spec_diff
+    from difflaws.spec.load import tomllib
+
+    try:
+        old = tomllib.loads(resolved_toml(load(path, host=host), host))
+    except Exception:  # no longer a valid spec: what it says is still worth showing
+        try:
+            old = tomllib.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):  # TOMLDecodeError and UnicodeDecodeError included
+            return "; it cannot be read as TOML"
+    lines = format_diff(spec_diff(old, tomllib.loads(resolved_toml(spec, host))))
+    if not lines:
+        return ""
+    return "; - the run directory's spec, + this one:" + "".join(f"\n      {line}"
+                                                                 for line in lines)
+
+
 def check_run_dir(spec, run_dir, force: bool = False, host=None) -> None:
     """Before a run (re)starts in ``run_dir``: refuse a spec.toml that fails its checksum or
     holds another spec (``force``: start over instead), and any link among the run's files.
@@ -157,7 +180,8 @@ def check_run_dir(spec, run_dir, force: bool = False, host=None) -> None:
                 raise UserError(f"{damage}; {_restore_hint(run_dir)}, or pass --force to "
                                 "start the run over")
             raise SpecError(
-                Problem("", f"run directory {run_dir} holds a different spec ({existing})"),
+                Problem("", f"run directory {run_dir} holds a different spec ({existing})"
+                            f"{spec_diff_note(existing, spec, host)}"),
                 fix="use another --out, or pass --force to start over in it",
             )
         rundir.start_over(run_dir)

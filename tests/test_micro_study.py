@@ -25,16 +25,19 @@ other k − 1 last positions.  Hence
 Tolerance: |E − H| ≤ (F − H) + 2σ ≈ 0.07 nats, where σ ≈ 0.02 is the
 standard error of one validation NELBO (recorded with every evaluation), so
 a fit that lands within two standard errors of the pipeline's floor passes.
-Together with E lying below every run's final loss (≥ 0.448, first test), it
-excludes both a fit that stops at the runs' own losses and one that collapses
-to E ≈ 0 (the failure of shorter studies).  The 95% bootstrap CI of E must
+The lower end of the CI (below) excludes a fit that collapses to E ≈ 0 (the
+failure of shorter studies).  E lying below every run's final loss would also
+exclude one that stops at the runs' own losses; with the val NELBO as a true
+bound (docs/theory.md §2.8) this fit no longer achieves that (E = 0.455 against
+a best run of 0.442), so that check is an expected failure until the sweep is
+redesigned (issue 15), and the fit must flag itself as not identified.  The 95% bootstrap CI of E must
 also contain H and stay clear of 0 (lower end > 0.01; a collapsed fit's CI
 reaches down to ~1e-11), i.e. E is identified.
 
-Measured (training seeds 0, 1, 2 of the same spec; the test uses seed 0 and
-is bit-for-bit reproducible): E = 0.4005, 0.4139, 0.3786 against H = 0.3991,
-so |E − H| ≤ 0.021, a third of the tolerance; CIs [0.34, 0.47], [0.30,
-0.44], [0.04, 0.42].
+Measured before the bound (training seeds 0, 1, 2 of the same spec; the test
+uses seed 0 and is bit-for-bit reproducible): E = 0.4005, 0.4139, 0.3786
+against H = 0.3991; CIs [0.34, 0.47], [0.30, 0.44], [0.04, 0.42].  With the
+bound, seed 0 gives E = 0.455, within the tolerance.
 
 Caveat, measured on seed 0: the two larger sizes end at nearly the same
 loss, so the N term degenerates there (α ≈ 38, seeds 1 and 2 give α ≈ 0.6
@@ -109,9 +112,27 @@ def test_micro_study_sweeps_fits_and_plots(study):
     assert best[max(best)] < best[min(best)]
     assert study["code"] == 0
     params = study["fit"]["params"]
-    assert params["E"] < min(best.values())  # the floor lies below every run's loss
     assert params["alpha"] > 0 and params["beta"] > 0
     assert study["plot"].stat().st_size > 10_000 and study["plot"].with_suffix(".pdf").is_file()
+
+
+@pytest.mark.slow
+def test_the_micro_fit_says_it_is_not_identified(study):
+    """The two larger sizes end at nearly the window floor, so the N term is free (α runs to
+    its bound): the fit must say so, with the parameter named, rather than look trustworthy."""
+    diagnostics = study["fit"]["diagnostics"]
+    assert diagnostics["identified"] is False
+    assert "alpha" in {w["parameter"] for w in diagnostics["warnings"]}
+
+
+@pytest.mark.slow
+@pytest.mark.xfail(strict=True, reason="issue 15: the shipped micro sweep is not yet "
+                                       "identified; a redesign must make this pass")
+def test_the_micro_fit_is_identified_with_its_floor_below_every_run(study):
+    diagnostics = study["fit"]["diagnostics"]
+    best = min(r[3] for r in study["runs"])
+    assert diagnostics["identified"] and not diagnostics["warnings"]
+    assert study["fit"]["params"]["E"] < best  # the floor lies below every run's loss
 
 
 @pytest.mark.slow

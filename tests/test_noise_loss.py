@@ -80,9 +80,9 @@ def test_noise_batch_layout():
     # prompt rows: about half; their prefix fraction has CDF (1 − cos πf)/2 (KS test, p > 1e-4)
     chosen = b.prefix_len > 0
     assert abs(chosen.float().mean().item() - 0.5) < 0.05
-    frac = (b.prefix_len[chosen].double() + 0.5) / T
+    frac = (b.prefix_len[chosen].double() - 0.5) / (T - 1)  # L − 1 = floor(f·(T − 1))
     ks = scipy.stats.kstest(frac.numpy(), lambda f: (1 - torch.cos(torch.pi * torch.as_tensor(f))).numpy() / 2)
-    assert ks.statistic < 1 / T + 0.05
+    assert ks.statistic < 1 / (T - 1) + 0.05
     # per-sequence λ follow the linear proposal: F(λ) = σ(λ) renormalised on [−9, 9]
     first = b.log_snr[~distinct & ~chosen, 0].double()
     lo, hi = torch.sigmoid(torch.tensor(-9.0)).item(), torch.sigmoid(torch.tensor(9.0)).item()

@@ -288,7 +288,8 @@ def test_loss_surface_overlays_the_frontier_curve(drawn, tmp_path):
               grid="small")
     res.extra["overlay"] = Overlay(named_law_sets("chinchilla", "--overlay"))
     figures.loss_surface({None: res}, tmp_path / "f.png")
-    line = overlay_lines(drawn[0].axes[0])["chinchilla"]
+    plane = next(ax for ax in drawn[0].axes if ax.get_ylabel() == "tokens D")  # the N–D plane
+    line = overlay_lines(plane)["chinchilla"]
     N = line.get_xdata()
     C = (N / 0.15) ** (1 / 0.49)  # the budget at which N is Chinchilla-optimal
     np.testing.assert_allclose(line.get_ydata(), 1.15 * C ** 0.51, rtol=1e-10)

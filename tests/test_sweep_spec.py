@@ -203,6 +203,38 @@ def test_an_empty_variant_is_refused(tmp_path, host):
     assert "variants.ar" in str(err.value)
 
 
+def test_zip_rows_vary_together_and_cross_the_axes(tmp_path, host):
+    """Each size with its own step count: row i of every [zip] list is one joint value."""
+    path = write(tmp_path, """\
+        base_spec = "../base.toml"
+        [zip]
+        "backbone.shape" = ["L1-D32", "L2-D32", "L1-D64"]
+        "train.steps" = [40, 20, 10]
+        [axes]
+        optimizer.lr = [0.1, 0.3]
+        """)
+    sweep = load_sweep(path, host=host)
+    pairs = {(s.backbone.shape, s.train.steps, s.optimizer.lr) for s in sweep.run_specs}
+    rows = [("L1-D32", 40), ("L2-D32", 20), ("L1-D64", 10)]
+    assert pairs == {(shape, steps, lr) for shape, steps in rows for lr in (0.1, 0.3)}
+    assert len({m.name for m in sweep.members}) == 6
+
+
+@pytest.mark.parametrize("zipped, words", [
+    (['"backbone.shape" = ["L1-D32", "L2-D32"]', '"train.steps" = [40]'],
+     ["same length", "train.steps has 1"]),
+    (['"backbone.shape" = ["L1-D32", "L1-D32"]', '"train.steps" = [40, 40]'],
+     ["row 2 repeats row 1"]),
+    (['"optimizer.lr" = [0.1, 0.2]'], ["optimizer.lr", "also in [axes]"]),
+    (['"train.steps" = []'], ["zip.train.steps", "non-empty"]),
+])
+def test_a_bad_zip_table_is_refused_with_its_reason(tmp_path, host, zipped, words):
+    lines = ['base_spec = "../base.toml"', "[axes]", "optimizer.lr = [0.1, 0.3]", "[zip]", *zipped]
+    with pytest.raises(SpecError) as err:
+        load_sweep(write(tmp_path, "\n".join(lines) + "\n"), host=host)
+    assert all(w in str(err.value) for w in words), str(err.value)
+
+
 def test_the_data_constrained_micro_study_is_what_it_says(host):
     """27 members: 3 families × 3 sizes × 1, 4 and 16 epochs of one 16,384-token pool."""
     from difflaws.data.pool import planned

@@ -59,13 +59,11 @@ def _frontier(result: dict, where: str) -> PlanContribution:
 
     try:
         laws = compute_optimal_frontier(result["params"])
-    except (KeyError, TypeError, ValueError, ZeroDivisionError):
+    except (KeyError, TypeError, ValueError):
         raise UserError(f"{where}: needs params E, A, B, alpha, beta") from None
-    except OverflowError:  # G = (αA/(βB))^(1/(α+β)) past float64's range
-        laws = {}
-    # a non-positive α or β makes G complex or the frontier meaningless
-    if not laws or not all(isinstance(law.A, float) and math.isfinite(law.A) and law.A > 0
-                           for law in laws.values()):
+    # a non-positive α or β, or G = (αA/(βB))^(1/(α+β)) past float64's range (inf or NaN),
+    # leaves no frontier
+    if not all(math.isfinite(law.A) and law.A > 0 for law in laws.values()):
         p = result["params"]
         raise UserError(f"{where}: alpha = {p['alpha']!r}, beta = {p['beta']!r} give no finite "
                         "compute-optimal frontier (both must be positive and not near 0); "
@@ -122,8 +120,12 @@ class ChinchillaFitterConfig(_MultiStart):
     grid: str = key("hoffmann", validator=v.in_(("hoffmann", "small")),
                     doc="L-BFGS starts: Hoffmann's 4,500-point grid or a quick 243-point one")
     bootstrap: int = key(4000, validator=_count, doc="bootstrap refits for the CIs; 0: no CIs")
-    budgets: tuple = key((1e21, 5.88e23, 1e25), converter=_budgets, validator=_check_budgets,
-                         doc="compute budgets C = 6ND (FLOPs) at which to read off N* and D*")
+    budgets: tuple = key((), converter=_budgets, validator=_check_budgets,
+                         doc="compute budgets C = 6ND (FLOPs) at which to read off N* and D*; "
+                             "empty: the fitted range's smallest, largest and 10 × largest")
+    max_extrapolation: float = key(100.0, validator=v.ge(1.0),
+                                   doc="read-offs only up to this multiple of the largest "
+                                       "fitted compute; more are omitted (and listed)")
 
     def build(self, **context):
         from difflaws.fit.chinchilla import ChinchillaFitter

@@ -12,6 +12,7 @@ MAX_BATCHES = 1_048_576
 MAX_BATCH_SIZE = 65_536
 MAX_GENERATE = 65_536
 MAX_JUDGE_LENGTH = 65_536  # tokens of a Hugging Face judge's context
+PROPOSALS = ("schedule", "fitted")  # difflaws.train.config.PROPOSALS, without its imports
 
 
 def add_arguments(parser):
@@ -19,9 +20,18 @@ def add_arguments(parser):
     parser.add_argument("--data", nargs="+", metavar="PATH",
                         help="text files/globs or a tokens .bin to score zero-shot (default: the "
                              "run's validation split)")
-    parser.add_argument("--samples", type=int, default=4,
+    parser.add_argument("--samples", type=int, default=1,
                         help="independent noise draws per batch (the NELBO is a Monte Carlo mean)")
-    parser.add_argument("--batches", type=int, default=8, help="batches of sequences to score")
+    parser.add_argument("--batches", type=int,
+                        help="batches of sequences to score (default: train.eval_batches, then "
+                             "more until train.eval_stderr_target, as at the end of a run)")
+    parser.add_argument("--stderr-target", type=float, metavar="NATS",
+                        help="keep scoring past --batches until the standard error is at most "
+                             "this, 0: off (default: train.eval_stderr_target without --batches)")
+    parser.add_argument("--max-batches", type=int,
+                        help="batches to score at most (default: train.eval_max_batches)")
+    parser.add_argument("--proposal", choices=PROPOSALS,
+                        help="λ proposal of the NELBO (default: train.eval_proposal)")
     parser.add_argument("--batch-size", type=int,
                         help="sequences per batch, for scoring and for sampling (default: "
                              "train's)")
@@ -102,8 +112,12 @@ def check_args(args) -> None:
     from difflaws.commands.sample import MAX_STEPS, check_bounds, check_sample_args
     from difflaws.errors import UserError
 
+    if args.stderr_target is not None and not args.stderr_target >= 0:
+        raise UserError(f"--stderr-target {args.stderr_target} must be 0 (off) or a positive "
+                        "number of nats, e.g. --stderr-target 0.01")
     check_bounds((("--samples", args.samples, MAX_SAMPLES),
                   ("--batches", args.batches, MAX_BATCHES),
+                  ("--max-batches", args.max_batches, MAX_BATCHES),
                   ("--batch-size", args.batch_size, MAX_BATCH_SIZE),
                   ("--generate", args.generate, MAX_GENERATE), ("--steps", args.steps, MAX_STEPS),
                   ("--judge-max-length", args.judge_max_length, MAX_JUDGE_LENGTH),
@@ -121,7 +135,7 @@ def check_args(args) -> None:
 def score_data(args, run, batch_size: int, autocast):
     """The NELBO (or exact NLL) figure on the validation split or, with --data, zero-shot."""
     from difflaws.data.packing import PackedSequences
-    from difflaws.train.evaluate import evaluate
+    from difflaws.train.evaluate import evaluate, final_evaluation
     from difflaws.train.setup import build_data
 
     spec = run.spec
@@ -133,9 +147,17 @@ def score_data(args, run, batch_size: int, autocast):
     seqs = PackedSequences(stream, spec.train.seq_len, run.tokenizer.eos_id, seed=0,
                            shuffle=False,
                            where="--data" if args.data else "data (validation split)")
-    batches = min(args.batches, max(1, seqs.n_windows // batch_size))
-    out = evaluate(run.model, run.objective, seqs, batches, min(batch_size, seqs.n_windows),
-                   run.device, autocast, samples=args.samples)
+    t = spec.train
+    # the end-of-run figure's rule, unless the flags say otherwise: --batches alone is a count
+    rule = final_evaluation(t) if args.batches is None else {"stderr_target": 0.0,
+                                                             "max_batches": 0}
+    out = evaluate(run.model, run.objective, seqs, args.batches or t.eval_batches, batch_size,
+                   run.device, autocast, samples=args.samples,
+                   stderr_target=rule["stderr_target"] if args.stderr_target is None
+                   else args.stderr_target,
+                   max_batches=rule["max_batches"] if args.max_batches is None
+                   else args.max_batches,
+                   proposal=args.proposal or t.eval_proposal)
     return out, bytes_per_token
 
 
@@ -149,9 +171,13 @@ def data_metrics(args, run, out, bytes_per_token) -> list:
     settings = {"data": list(args.data) if args.data else "validation",
                 "figure": run.objective.figure_name, "exact": bool(run.objective.exact),
                 "samples": 1 if run.objective.exact else args.samples,
-                "estimates": out["n_estimates"]}
+                "estimates": out["n_estimates"], "draws": out["n_draws"],
+                "sequences": out["n_sequences"], "ess": out["ess"],
+                "proposal": out["proposal"], "stderr_target": out["stderr_target"]}
     nelbo = out["nelbo"]
-    rows = [Metric(f"{protocol}_nelbo", nelbo, out["stderr"], out["n_tokens"], settings)]
+    rows = [Metric(f"{protocol}_nelbo", nelbo, out["stderr"], out["n_tokens"], settings),
+            Metric(f"{protocol}_objective", out["objective_nelbo"], out["objective_stderr"],
+                   out["n_tokens"], settings)]
     if math.isfinite(bytes_per_token):
         scale = 1 / math.log(2) / bytes_per_token
         rows.append(Metric(f"{protocol}_bits_per_byte", nelbo * scale, out["stderr"] * scale,
@@ -216,7 +242,10 @@ def main(args) -> int:
               "figure": run.objective.figure_name, "exact": run.objective.exact,
               "protocol": "zero-shot" if args.data else "validation",
               "perplexity_bound": math.exp(min(nelbo, 700)), "n_tokens": out["n_tokens"],
-              "n_estimates": out["n_estimates"],
+              "n_estimates": out["n_estimates"], "n_draws": out["n_draws"],
+              "n_sequences": out["n_sequences"], "ess": out["ess"],
+              "objective_nelbo": out["objective_nelbo"],
+              "objective_stderr": out["objective_stderr"],
               "bits_per_byte": clean(nelbo / math.log(2) / bytes_per_token)}
     if args.json:
         result = {k: clean(v) for k, v in result.items()}
@@ -234,9 +263,14 @@ def print_report(run, result, out, metrics) -> None:
     exact = run.objective.exact
     bound = "=" if exact else "≤"  # an exact NLL is no bound
     kind = "exact" if exact else "a bound on the NLL"
+    draws = "" if exact else f", {out['n_draws']:,} noise draws, ESS {out['ess']:.1f}"
     print(f"{result['protocol']} {run.objective.figure_name} ({kind}) {result['nelbo']:.4f} ± "
-          f"{result['stderr']:.4f} nats/token (step {run.step}, {out['n_tokens']:,} tokens, "
-          f"{out['n_estimates']} estimates)")
+          f"{result['stderr']:.4f} nats/token (step {run.step}, {out['n_tokens']:,} distinct "
+          f"tokens{draws})")
+    if not exact:
+        print(f"trained objective's own estimate {out['objective_nelbo']:.4f} ± "
+              f"{out['objective_stderr']:.4f} nats/token (not a bound: its per-token-λ and "
+              "prompt rows as trained)")
     print(f"perplexity {bound} {result['perplexity_bound']:.3f}")
     if result["bits_per_byte"] is not None:
         print(f"bits per byte {bound} {result['bits_per_byte']:.4f}")

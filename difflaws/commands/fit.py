@@ -22,12 +22,18 @@ def add_arguments(parser):
     parser.add_argument("source", help="CSV file, run or sweep directory, or results DB")
     parser.add_argument("--law", required=True, help="fitter kind, e.g. chinchilla, isoflop")
     parser.add_argument("--by", help="fit separately per value of this column, e.g. noise")
-    parser.add_argument("--json", action="store_true", help="print the results as JSON")
+    parser.add_argument("--format", choices=("text", "md", "json"), default=None,
+                        help="output: aligned text (default), Markdown tables, or JSON")
+    parser.add_argument("--json", action="store_true", help="print the results as JSON "
+                        "(the same as --format json)")
     parser.add_argument("--plot", metavar="OUT.png",
                         help="write a figure (PNG, plus a PDF next to it)")
     parser.add_argument("--overlay", metavar="SET,...",
                         help="with --plot: draw these law sets' N*(C), D*(C) over the fitted "
                              "frontier, e.g. chinchilla,llama3 (`difflaws kinds lawset`)")
+    parser.add_argument("--points", metavar="OUT.csv",
+                        help="also write the points the fit reads as CSV (a study's data to "
+                             "commit: fitting OUT.csv later gives the same result)")
     parser.add_argument("--drop-highest", type=int, default=0, metavar="K",
                         help="drop the K points with the highest loss (Epoch's rule: 5)")
     parser.add_argument("--bootstrap", type=int, metavar="N", help="bootstrap replicates")
@@ -72,6 +78,7 @@ def main(args) -> int:
 
     from difflaws.fit.api import fitter_config, fitter_kind
     from difflaws.fit.report import comparison, format_comparison, format_result
+    from difflaws.fit.result import json_ready
     from difflaws.fit.table import load_points
     from difflaws.plugins import default_host
     from difflaws.errors import UserError
@@ -91,31 +98,50 @@ def main(args) -> int:
     table = load_points(args.source, parse_columns(args.columns))
     table = table.drop_highest(args.drop_highest)
 
+    if args.points:
+        from difflaws.atomic import write_text
+
+        write_text(args.points, table.to_csv())
+    fmt = _format(args)
     if args.by:
         results = {str(k): fitter.fit(sub) for k, sub in table.groups(args.by)}
-        if args.json:
+        if fmt == "json":
             print(json.dumps({"law": args.law, "by": args.by,
                               "groups": {k: r.to_dict() for k, r in results.items()},
-                              "comparison": comparison(results)}, indent=2))
+                              "comparison": json_ready(comparison(results))}, indent=2))
         else:
-            for k, r in results.items():
-                print(format_result(r, f"{args.law} [{args.by}={k}]"))
-            print(format_comparison(results, args.by))
+            if fmt == "text":
+                for k, r in results.items():
+                    print(format_result(r, f"{args.law} [{args.by}={k}]"))
+            print(format_comparison(results, args.by, fmt))
     else:
         results = {None: fitter.fit(table)}
         result = results[None]
         if args.drop_highest:
             result.options["drop_highest"] = args.drop_highest
-        print(json.dumps(result.to_dict(), indent=2) if args.json else format_result(result))
+        if fmt == "json":
+            print(json.dumps(result.to_dict(), indent=2))
+        elif fmt == "md":  # one fit is a comparison of one group
+            print(format_comparison({args.law: result}, "law", "md"))
+        else:
+            print(format_result(result))
     if args.plot:
         if overlay is not None:  # FitResult.extra carries what the figure draws
             for result in results.values():
                 result.extra["overlay"] = overlay
         written = config.figure(results, args.plot)
-        if not args.json:
+        if fmt != "json":
             print("wrote " + ", ".join(str(p) for p in written))
         _report_overlay(overlay, args.law)
     return 0
+
+
+def _format(args) -> str:
+    from difflaws.errors import UserError
+
+    if args.json and args.format not in (None, "json"):
+        raise UserError(f"--json and --format {args.format} disagree; give one of them")
+    return "json" if args.json else args.format or "text"
 
 
 def _overlay(args, host):

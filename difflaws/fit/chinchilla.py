@@ -24,11 +24,12 @@ from __future__ import annotations
 import numpy as np
 
 # bench/fit.py and the tests drive the stages through this module
+from difflaws.fit import identification, readoffs
 from difflaws.fit.multistart import bootstrap, distinct, fit_surface, multistart
 
-__all__ = ["NAMES", "ChinchillaFitter", "allocation", "at_bound", "bootstrap", "check_grid",
-           "compute_optimal_frontier", "distinct", "hoffmann_grid", "make_data", "multistart",
-           "predict", "small_grid", "to_params"]
+__all__ = ["NAMES", "ChinchillaFitter", "allocation", "at_bound", "bootstrap", "bounds",
+           "check_grid", "compute_optimal_frontier", "distinct", "hoffmann_grid", "log_predict",
+           "make_data", "multistart", "negligible_terms", "predict", "small_grid", "to_params"]
 
 # x = [a, b, e, alpha, beta]
 NAMES = ("a", "b", "e", "alpha", "beta")
@@ -59,13 +60,24 @@ def make_data(params, tokens, loss) -> np.ndarray:
 
 def predict(x, params, tokens) -> np.ndarray:
     """L̂(N, D) for x = [a, b, e, alpha, beta] (works on arrays)."""
+    with np.errstate(over="ignore"):  # a loss past float64's range is inf
+        return np.exp(log_predict(x, params, tokens))
+
+
+def log_predict(x, params, tokens) -> np.ndarray:
+    """log L̂(N, D) as the log-sum-exp the objective uses: finite for any finite x."""
     a, b, e, al, be = x
-    return np.exp(e) + np.exp(a - al * np.log(params)) + np.exp(b - be * np.log(tokens))
+    terms = np.broadcast_arrays(a - al * np.log(params), b - be * np.log(tokens), e)
+    return np.logaddexp(np.logaddexp(terms[0], terms[1]), terms[2])
 
 
 # -- the fitter ------------------------------------------------------------
 
 SOFT_BOX = {"alpha": (1e-3, 3.0), "beta": (1e-3, 3.0)}
+MIN_E = 1e-3  # E below this fraction of the lowest loss: no irreducible loss was found
+# a term whose share of the loss varies by less than this over the data is not seen in them
+# (0.1 %: below the seed-to-seed noise of any loss a study would fit)
+NEGLIGIBLE = 1e-3
 
 
 class ChinchillaFitter:
@@ -85,10 +97,21 @@ class ChinchillaFitter:
         check_grid(table)
         data = make_data(table["params"], table["tokens"], table["loss"])
         starts = hoffmann_grid() if cfg.grid == "hoffmann" else small_grid()
-        return fit_surface(self, table, data, starts, cfg.delta, cfg,
-                           {"delta": cfg.delta, "grid": cfg.grid,
-                            "drop_highest": cfg.drop_highest, "bootstrap": cfg.bootstrap,
-                            "seed": cfg.seed, "compute_convention": "C = 6·N·D"})
+        result = fit_surface(self, table, data, starts, cfg.delta, cfg,
+                             {"delta": cfg.delta, "grid": cfg.grid,
+                              "drop_highest": cfg.drop_highest, "bootstrap": cfg.bootstrap,
+                              "seed": cfg.seed, "compute_convention": "C = 6·N·D",
+                              "max_extrapolation": cfg.max_extrapolation})
+        compute = readoffs.fitted_compute(table)
+        omitted = readoffs.budgets(cfg.budgets, compute, cfg.max_extrapolation)[1]
+        result.diagnostics["fitted_compute"] = [float(compute.min()), float(compute.max())]
+        if omitted:
+            result.diagnostics["omitted_budgets"] = omitted
+        flagged = {w["parameter"] for w in result.diagnostics["warnings"]}
+        identification.record(result.diagnostics, [
+            w for w in negligible_terms(result.extra["x"], table, result.ci)
+            if w["parameter"] not in flagged])  # one warning per coefficient
+        return result
 
     # the law's pieces of the shared fit (difflaws.fit.multistart.fit_surface)
 
@@ -96,16 +119,26 @@ class ChinchillaFitter:
     def to_params(x) -> dict:
         return to_params(x)
 
-    def derived(self, params) -> dict:
-        return allocation(params, self.config.budgets)
+    def derived(self, params, table) -> dict:
+        compute = readoffs.fitted_compute(table)
+        kept = readoffs.budgets(self.config.budgets, compute, self.config.max_extrapolation)[0]
+        out = allocation(params, kept)
+        beyond = {f"{name}@{C:g}": readoffs.factor(C, compute) for C in kept
+                  for name in ("N_opt", "D_opt", "tokens_per_param")
+                  if readoffs.factor(C, compute) > readoffs.INSIDE}
+        return {**out, "extrapolation": beyond} if beyond else out
 
     @staticmethod
     def at_bound(x, table) -> list:
         return at_bound(x, table)
 
     @staticmethod
+    def bounds(table) -> dict:
+        return bounds(table)
+
+    @staticmethod
     def residuals(x, table) -> np.ndarray:
-        return np.log(predict(x, table["params"], table["tokens"])) - np.log(table["loss"])
+        return log_predict(x, table["params"], table["tokens"]) - np.log(table["loss"])
 
 
 def to_params(x) -> dict:
@@ -114,31 +147,59 @@ def to_params(x) -> dict:
                 "alpha": float(x[3]), "beta": float(x[4])}
 
 
+def bounds(table) -> dict:
+    """The search box of each coefficient, as ``at_bound`` and the warnings apply it."""
+    return {"alpha": SOFT_BOX["alpha"], "beta": SOFT_BOX["beta"],
+            "E": (MIN_E * float(table["loss"].min()), None),
+            "A": (None, float(np.finfo(float).max)), "B": (None, float(np.finfo(float).max))}
+
+
 def at_bound(x, table) -> list:
-    """Names of the coefficients of x = [a, b, e, alpha, beta, ...] outside the plausible box."""
-    out = [k for k, (lo, hi) in SOFT_BOX.items() if not lo < x[NAMES.index(k)] < hi]
-    if np.exp(x[2]) < 1e-3 * table["loss"].min():  # E → 0: no irreducible loss found
-        out.append("E")
-    # log A or log B past float64's range: the data do not identify that term
-    out += [k for k, i in (("A", 0), ("B", 1)) if x[i] > np.log(np.finfo(float).max)]
+    """Names of the coefficients of x = [a, b, e, alpha, beta, ...] at or past ``bounds``,
+    by the same rule as the identification warnings, so the two never disagree."""
+    p = to_params(x)
+    return [k for k, (lo, hi) in bounds(table).items()
+            if identification.bound_side(p[k], lo, hi)]
+
+
+def negligible_terms(x, table, ci) -> list[dict]:
+    """Warnings for a power-law term that is (nearly) the same at every point: A/N^α that
+    is all but constant is absorbed by E, and one that is all but 0 is not seen at all;
+    either way the data fix neither its coefficient nor its exponent, though both may
+    sit inside their boxes (α = 2.9 with A = 6e8 on N ≥ 1e8, say)."""
+    log_fit = log_predict(x, table["params"], table["tokens"])
+    out = []
+    for coef, exponent, column, symbol in (("A", "alpha", "params", "N"),
+                                           ("B", "beta", "tokens", "D")):
+        i = NAMES.index(exponent)
+        # the term's share of L̂, in (0, 1]: a log-sum-exp term never exceeds the sum
+        share = np.exp(x[i - 3] - x[i] * np.log(table[column]) - log_fit)
+        swing = float(share.max() - share.min())
+        if swing < NEGLIGIBLE:
+            out.append(identification.flag(
+                exponent, "negligible term", f"{coef}/{symbol}^{exponent} "
+                f"changes by {swing:.2g} of the loss across the data: they do not "
+                f"determine {coef} or {exponent}", None, ci.get(exponent)))
     return out
 
 
 def allocation(p: dict, budgets) -> dict:
     """Compute-optimal split under C = 6ND (docs/fitting.md §1): a, b, G, N*(C), D*(C)."""
-    al, be = p["alpha"], p["beta"]
-    a, b = be / (al + be), al / (al + be)
-    # in float64, not Python floats: a fit with a tiny α + β overflows G to inf (and a
-    # negative exponent gives NaN, not a complex number) instead of raising
-    with np.errstate(over="ignore", invalid="ignore"):
-        G = float(np.float64(al * p["A"] / (be * p["B"])) ** (1.0 / (al + be)))
-    out = {"a": a, "b": b, "G": G}
-    for C in budgets:
-        n = G * (C / 6.0) ** a
-        d = (C / 6.0) ** b / G
-        out[f"N_opt@{C:g}"] = n
-        out[f"D_opt@{C:g}"] = d
-        out[f"tokens_per_param@{C:g}"] = d / n
+    # in float64, not Python floats: a degenerate fit or bootstrap draw (B = 0 after an
+    # underflow, α + β = 0, a huge 1/(α+β)) gives inf or NaN instead of raising
+    # ZeroDivisionError or OverflowError; inf and NaN are the honest answers there, and
+    # the identification warnings say why
+    al, be, A, B = (np.float64(p[k]) for k in ("alpha", "beta", "A", "B"))
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        a, b = be / (al + be), al / (al + be)
+        G = (al * A / (be * B)) ** (1.0 / (al + be))
+        out = {"a": float(a), "b": float(b), "G": float(G)}
+        for C in budgets:
+            n = G * np.float64(C / 6.0) ** a
+            d = np.float64(C / 6.0) ** b / G
+            out[f"N_opt@{C:g}"] = float(n)
+            out[f"D_opt@{C:g}"] = float(d)
+            out[f"tokens_per_param@{C:g}"] = float(d / n)
     return out
 
 
@@ -167,7 +228,8 @@ def compute_optimal_frontier(p: dict) -> dict:
     """
     from difflaws.plan.laws import PowerLaw
 
-    E, A, B, al, be = (float(p[k]) for k in ("E", "A", "B", "alpha", "beta"))
-    G = (al * A / (be * B)) ** (1.0 / (al + be))
-    a, b = be / (al + be), al / (al + be)
-    return {"N_star": PowerLaw(G * 6.0 ** -a, a), "D_star": PowerLaw(6.0 ** -b / G, b)}
+    split = allocation(p, ())
+    a, b, G = split["a"], split["b"], split["G"]
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        return {"N_star": PowerLaw(float(G * np.float64(6.0) ** -a), a),
+                "D_star": PowerLaw(float(np.float64(6.0) ** -b / G), b)}

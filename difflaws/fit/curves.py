@@ -16,18 +16,12 @@ from __future__ import annotations
 
 import numpy as np
 
+from difflaws.fit.identification import check, record
 from difflaws.fit.table import PointTable
 from difflaws.errors import UserError
 
 CONVENTIONS = {"M": "flops_per_token_M", "6P": "flops_per_token_6P"}
 B_RANGE = (1e-3, 5.0)
-
-
-def is_curve_table(table) -> bool:
-    if "run" not in table:
-        return False
-    runs = table["run"].astype(str)
-    return np.unique(runs).size < runs.size
 
 
 def _linear(x_pow, y):
@@ -83,16 +77,21 @@ def carried_columns(table) -> list[str]:
     return [c for c in ("batch_size", "lr", "noise") if c in table]
 
 
+def curve_axis(sub) -> np.ndarray:
+    """The S of a run's curve L(S): its tokens, else its steps."""
+    return sub["tokens"] if "tokens" in sub else sub["step"]
+
+
 def fit_runs(table, min_step: float = 0.0):
-    """Fit every run's curve; returns [(run_id, subtable, fit)] for runs with ≥ 4 points."""
+    """Fit every run's curve; returns [(run_id, subtable, fit)] for runs with ≥ 4 points
+    (the subtable holds the fitted rows)."""
     out = []
     for run, sub in table.groups("run"):
-        s = sub["tokens"] if "tokens" in sub else sub["step"]
-        keep = s >= min_step if "step" not in sub else sub["step"] >= min_step
-        s, loss = s[keep], sub["loss"][keep]
-        if s.size < 4:
+        keep = (sub["step"] if "step" in sub else curve_axis(sub)) >= min_step
+        sub = sub.select(keep)
+        if len(sub) < 4:
             continue
-        out.append((run, sub.select(keep), fit_curve(s, loss)))
+        out.append((run, sub, fit_curve(curve_axis(sub), sub["loss"])))
     if not out:
         raise UserError(f"{table.source}: no run has 4 or more loss-curve points after step "
                         f"{min_step:g}; log more often or lower min_step")
@@ -100,11 +99,12 @@ def fit_runs(table, min_step: float = 0.0):
 
 
 def isoflop_points(table, budgets=(), convention: str = "M", n_budgets: int = 12,
-                   min_step: float = 0.0):
-    """Turn loss curves into one row per (run, budget) that the run's range covers."""
+                   min_step: float = 0.0, runs=None):
+    """Turn loss curves into one row per (run, budget) that the run's range covers;
+    ``runs`` is ``fit_runs(table, min_step)`` when the caller has it already."""
     if "tokens" not in table:
         raise UserError(f"{table.source}: loss curves need a 'tokens' column")
-    fits = fit_runs(table, min_step)
+    fits = runs if runs is not None else fit_runs(table, min_step)
     spans = []
     for run, sub, fit in fits:
         fpt = flops_per_token(sub, convention)
@@ -161,9 +161,11 @@ def isoloss_points(table, targets=(), n_targets: int = 8, min_step: float = 0.0)
         for L in targets:
             if not L > fit["C0"] or fit["B0"] <= 0:
                 continue
-            D = (fit["B0"] / (L - fit["C0"])) ** (1.0 / fit["b"])
-            if not lo <= D <= hi:
+            # in logs: a small b raises to a large power, past float64's range
+            lnD = (np.log(fit["B0"]) - np.log(L - fit["C0"])) / fit["b"]
+            if not np.log(lo) <= lnD <= np.log(hi):
                 continue
+            D = float(np.exp(lnD))
             cols["run"].append(str(run))
             cols["params"].append(float(sub["params"][0]))
             cols["tokens"].append(D)
@@ -174,6 +176,26 @@ def isoloss_points(table, targets=(), n_targets: int = 8, min_step: float = 0.0)
         raise UserError(f"{table.source}: no run reaches any of the target losses "
                         f"{', '.join(f'{t:.4g}' for t in targets)} inside its logged range")
     return PointTable(cols, source=table.source)
+
+
+def held_out_curves(runs) -> dict:
+    """In-sample error of the fitted curves and their leave-one-point-out error, in loss.
+
+    A run's curve has coefficients of its own, so no other run predicts it: a
+    held-out fold is one point of one curve, and only that curve is refitted."""
+    from difflaws.fit.heldout import quality
+
+    which = np.concatenate([np.full(len(sub), i) for i, (_, sub, _) in enumerate(runs)])
+    s = np.concatenate([curve_axis(sub) for _, sub, _ in runs])
+    loss = np.concatenate([sub["loss"] for _, sub, _ in runs])
+    fitted = np.concatenate([curve_loss(f, curve_axis(sub)) for _, sub, f in runs])
+
+    def fit(train):
+        rows = (which == which[~train][0]) & train
+        return fit_curve(s[rows], loss[rows])
+
+    return quality(loss, fitted, np.arange(s.size), fit,
+                   lambda f, test: curve_loss(f, s[test]), "loss")
 
 
 class CurvesFitter:
@@ -191,14 +213,20 @@ class CurvesFitter:
         if "run" not in table:
             raise UserError(f"{table.source}: the curves law needs a 'run' column with several "
                             "(step or tokens, loss) rows per run")
+        runs = fit_runs(table, cfg.min_step) if "tokens" in table else None
         points, info = isoflop_points(table, cfg.budgets, cfg.convention, cfg.n_budgets,
-                                      cfg.min_step)
+                                      cfg.min_step, runs)
         fits = info.pop("fits")
         b = np.array([f["b"] for f in fits])
         diagnostics = {**info, "median_b": float(np.median(b)),
                        "min_r2": float(min(f["r2"] for f in fits)),
                        "at_bound": [f["run"] for f in fits if f["at_bound"]],
-                       "n_points": len(points)}
+                       "n_points": len(points),
+                       **held_out_curves(runs)}
+        # a loss floor below zero is no floor; b is searched in B_RANGE
+        record(diagnostics, [w for f in fits for w in check(
+            {"C0": f["C0"], "b": f["b"]}, {}, {"C0": (0.0, None), "b": B_RANGE},
+            prefix=f"{f['run']}.")])
         return FitResult(law=self.law, params={f["run"]: {k: f[k] for k in ("C0", "B0", "b")}
                                                for f in fits},
                          diagnostics=diagnostics,

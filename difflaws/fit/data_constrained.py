@@ -39,6 +39,7 @@ import numpy as np
 
 from difflaws.errors import UserError
 from difflaws.fit import chinchilla, repetition
+from difflaws.fit.identification import flag, record
 from difflaws.fit.multistart import fit_surface
 
 BASE = ("E", "A", "B", "alpha", "beta")
@@ -201,7 +202,7 @@ class DataConstrainedFitter:
     def to_params(x) -> dict:
         return to_params(x)
 
-    def derived(self, params) -> dict:
+    def derived(self, params, table) -> dict:
         return readoffs(params, self.config.epochs)
 
     @staticmethod
@@ -209,6 +210,10 @@ class DataConstrainedFitter:
         lo, hi = SCALE_BOX
         return chinchilla.at_bound(x, table) + [
             k for k, i in (("R_D_star", 5), ("R_N_star", 6)) if not lo < np.exp(x[i]) < hi]
+
+    @staticmethod
+    def bounds(table) -> dict:
+        return {**chinchilla.bounds(table), "R_D_star": SCALE_BOX, "R_N_star": SCALE_BOX}
 
     @staticmethod
     def residuals(x, table) -> np.ndarray:
@@ -229,6 +234,11 @@ class DataConstrainedFitter:
         d["max_excess_params"] = float(R_N.max())
         d["weakly_identified"] = weak
         d["interior"] = bool(d["interior"] and not weak)
+        seen = {"R_D_star": (R_D.max(), "repeated epochs"),
+                "R_N_star": (R_N.max(), "excess-parameter ratio")}
+        record(d, [flag(name, "not identified", f"{name} = {p[name]:.4g} but the data reach "
+                        f"at most {seen[name][0]:.3g} {seen[name][1]}: only data repeating "
+                        "past R* pin it down", None, result.ci.get(name)) for name in weak])
 
 
 def joint_starts(grid: str) -> np.ndarray:

@@ -90,7 +90,8 @@ class BatchSizeFitter(_HyperLawFitter):
     law = "batchsize"
 
     def fit(self, table):
-        from difflaws.fit.curves import is_curve_table, isoloss_points
+        from difflaws.fit.curves import isoloss_points
+        from difflaws.fit.table import is_curve_table
 
         if is_curve_table(table):
             table = isoloss_points(table, self.config.targets, self.config.n_targets,
@@ -108,7 +109,8 @@ class LearningRateFitter(_HyperLawFitter):
     law = "lr"
 
     def fit(self, table):
-        from difflaws.fit.curves import is_curve_table, isoflop_points
+        from difflaws.fit.curves import isoflop_points
+        from difflaws.fit.table import is_curve_table
 
         cfg = self.config
         if is_curve_table(table):

@@ -13,10 +13,12 @@ from __future__ import annotations
 
 import numpy as np
 
+from difflaws.fit.identification import record
 from difflaws.fit.powerlaw import fit_power_law
 from difflaws.errors import UserError
 
 FRONTIERS = (("N_star", "params"), ("D_star", "tokens"), ("L_star", "loss"))
+QUALITY = ("r2", "rmse", "loo_r2", "loo_rmse", "loo_folds", "loo_failed", "error_space")
 
 
 def budget_column(table) -> np.ndarray:
@@ -91,7 +93,8 @@ class IsoFlopFitter:
         self.config = config
 
     def fit(self, table):
-        from difflaws.fit.curves import is_curve_table, isoflop_points
+        from difflaws.fit.curves import isoflop_points
+        from difflaws.fit.table import is_curve_table
         from difflaws.fit.result import FitResult
 
         cfg = self.config
@@ -109,14 +112,18 @@ class IsoFlopFitter:
         params, ci, samples, diagnostics = {}, {}, {}, {"n_budgets": len(optima),
                                            "dropped_budgets": dropped,
                                            "interior": True}
+        warnings = []
         for name, _ in FRONTIERS:
             y = np.array([o[name] for o in optima])
             p, c, d, samples[name] = fit_power_law(C, y, delta=cfg.delta, bootstrap=cfg.bootstrap,
                                        seed=cfg.seed, level=cfg.ci, source=table.source,
-                                       what=name)
+                                       what=name, prefix=f"{name}.")
             params[name], ci[name] = p, c
+            warnings += d["warnings"]
+            # one error per law (a held-out fold is one budget's optimum)
             diagnostics[name] = {k: d[k] for k in ("r2_log", "residual_std", "residual_mad",
-                                                   "bootstrap") if k in d}
+                                                   "bootstrap", *QUALITY) if k in d}
+        record(diagnostics, warnings)
         optimum_table = [{k: o[k] for k in ("budget", "N_star", "D_star", "L_star")}
                          for o in optima]
         if curve_info:

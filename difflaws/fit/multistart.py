@@ -20,6 +20,7 @@ from __future__ import annotations
 import numba as nb
 import numpy as np
 
+from difflaws.fit.identification import check, flag, record
 from difflaws.fit.lbfgs import minimize
 
 STOP_REASONS = {0: "gradient below tolerance", 1: "relative decrease below tolerance",
@@ -111,20 +112,41 @@ def fit_quality(residuals, table) -> dict:
             "residual_mad": float(np.median(np.abs(r - np.median(r))))}
 
 
+def held_out(model, table, data, starts, hyper, x) -> dict:
+    """In-sample and leave-one-run-out error in log loss: each fold is refitted from
+    ``starts`` with its rows given weight 0, by the same jitted refit as a bootstrap."""
+    from difflaws.fit.heldout import quality
+    from difflaws.fit.resample import cluster_ids
+
+    y = np.log(table["loss"])
+
+    def fit(train):
+        X, F, _ = bootstrap(data, train[None, :].astype(np.float64), starts, hyper)
+        return X[0] if np.isfinite(F[0]) else None
+
+    def predict(xf, test):
+        return (model.residuals(xf, table) + y)[test]
+
+    return quality(y, predict(x, np.ones(y.size, bool)), cluster_ids(table), fit, predict,
+                   "log loss")
+
+
 def _spread(values) -> float:
     """Standard deviation of the finite values (an overflowed coefficient is inf), or NaN."""
     v = np.asarray(values, float)
     v = v[np.isfinite(v)]
-    return float(np.std(v)) if v.size else float("nan")
+    with np.errstate(over="ignore"):  # draws near float64's limit square to inf: unbounded
+        return float(np.std(v)) if v.size else float("nan")
 
 
 def fit_surface(model, table, data, starts, hyper, cfg, options: dict):
     """Fit ``model`` to ``table`` and return its ``FitResult``.
 
     ``model`` provides ``law`` (the result's label), ``to_params(x)``,
-    ``derived(params)`` (read-offs, each given an interval too),
-    ``at_bound(x, table)`` (coefficients outside the plausible box) and
-    ``residuals(x, table)`` (log L̂ − log L).  ``cfg`` holds the fitter
+    ``derived(params, table)`` (read-offs, each number given an interval too),
+    ``at_bound(x, table)`` (coefficients outside the plausible box),
+    ``bounds(table)`` (that box per coefficient, for the identification
+    warnings) and ``residuals(x, table)`` (log L̂ − log L).  ``cfg`` holds the fitter
     options ``delta, polish, reach_tol, bootstrap, bootstrap_starts, seed, ci``.
     The bootstrap parameter draws are kept in ``extra["samples"]``.
     """
@@ -154,21 +176,24 @@ def fit_surface(model, table, data, starts, hyper, cfg, options: dict):
     }
     params = model.to_params(x)
     ci = {}
-    derived = model.derived(params)
+    derived = model.derived(params, table)
     samples = []
+    # replicates and held-out folds refit from the distinct polished optima
+    refit_starts = ms["polished_x"][distinct(ms["polished_x"], ms["polished_f"],
+                                             cfg.bootstrap_starts)]
+    diagnostics.update(held_out(model, table, data, refit_starts, hyper, x))
     if cfg.bootstrap > 0:
         rng = np.random.default_rng(cfg.seed)
         weights = resample_weights(cluster_ids(table), cfg.bootstrap, rng)
-        boot_starts = ms["polished_x"][distinct(ms["polished_x"], ms["polished_f"],
-                                                cfg.bootstrap_starts)]
-        Xb, Fb, _ = bootstrap(data, weights, boot_starts, hyper)
+        Xb, Fb, _ = bootstrap(data, weights, refit_starts, hyper)
         ok = np.isfinite(Fb)
         samples = [model.to_params(xb) for xb in Xb[ok]]
         for name in params:
             ci[name] = interval([s[name] for s in samples], cfg.ci)
-        derived_samples = [model.derived(s) for s in samples]
-        for name in derived:
-            ci[name] = interval([d[name] for d in derived_samples], cfg.ci)
+        derived_samples = [model.derived(s, table) for s in samples]
+        for name, value in derived.items():
+            if isinstance(value, float):  # not the extrapolation map
+                ci[name] = interval([d[name] for d in derived_samples], cfg.ci)
         moved_off = np.max(np.abs(Xb[ok] - x), axis=1) > 1e-6
         diagnostics["bootstrap"] = {
             "replicates": int(cfg.bootstrap),
@@ -178,6 +203,11 @@ def fit_surface(model, table, data, starts, hyper, cfg, options: dict):
             "se": {n: _spread([s[n] for s in samples]) for n in params},
             "level": cfg.ci,
         }
+    warnings = check(params, ci, model.bounds(table), exponents=("alpha", "beta"))
+    if moved <= 1e-6:
+        warnings.append(flag("all", "did not move", "the best fit is a start of the grid "
+                             "itself: the optimiser made no progress from it"))
+    record(diagnostics, warnings)
     return FitResult(law=model.law, params=params, ci=ci, derived=derived,
                      diagnostics=diagnostics, options=options,
                      extra={"x": x, "table": table, "samples": samples})

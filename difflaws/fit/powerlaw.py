@@ -14,6 +14,8 @@ from __future__ import annotations
 import numba as nb
 import numpy as np
 
+from difflaws.fit.heldout import quality
+from difflaws.fit.identification import check, flag, record
 from difflaws.fit.resample import interval, resample_weights
 from difflaws.errors import UserError
 
@@ -60,8 +62,11 @@ def huber_line_bootstrap(x, y, W, delta):
 
 
 def fit_power_law(x, y, *, weights=None, delta=1.0, bootstrap=10_000, seed=0, level=0.95,
-                  source="<points>", what="y"):
-    """Fit y = A·x^α; returns (params, ci, diagnostics, samples)."""
+                  source="<points>", what="y", prefix=""):
+    """Fit y = A·x^α; returns (params, ci, diagnostics, samples).
+
+    The diagnostics hold the identification warnings (coefficient names led by
+    ``prefix``) and the in-sample and leave-one-point-out error in log y."""
     x = np.asarray(x, float)
     y = np.asarray(y, float)
     if x.size < 3:
@@ -81,13 +86,14 @@ def fit_power_law(x, y, *, weights=None, delta=1.0, bootstrap=10_000, seed=0, le
     diagnostics = {
         "n_points": int(x.size),
         "r2_log": 1.0 - float(np.sum(r * r)) / ss_tot if ss_tot > 0 else float("nan"),
+        **held_out_line(lx - x0, ly, w, delta, (c, s)),
         "residual_std": float(np.std(r)),
         "residual_mad": float(np.median(np.abs(r - np.median(r)))),
         "x_range": [float(x.min()), float(x.max())],
         "irls_iterations": int(iters),
         "loss": f"huber(delta={delta:g}) on log residuals",
     }
-    ci, samples = {}, None
+    ci, samples, warnings = {}, None, []
     if bootstrap > 0:
         # every point is its own cluster: an ordinary bootstrap over points
         W = resample_weights(np.arange(x.size), bootstrap, np.random.default_rng(seed)) * w
@@ -101,7 +107,22 @@ def fit_power_law(x, y, *, weights=None, delta=1.0, bootstrap=10_000, seed=0, le
             diagnostics["bootstrap"]["warning"] = (
                 f"only {x.size} points: resamples often repeat one x value, so the "
                 "interval is unreliable; add budgets or sizes")
+            warnings.append(flag(f"{prefix}alpha", "interval unreliable",
+                                 f"{prefix}alpha: {diagnostics['bootstrap']['warning']}",
+                                 None, ci["alpha"]))
+    record(diagnostics, check(params, ci, exponents=("alpha",), prefix=prefix) + warnings)
     return params, ci, diagnostics, samples
+
+
+def held_out_line(u, v, w, delta, line) -> dict:
+    """In-sample error of the fitted ``line`` (c, s) of v ≈ c + s·u, and the error of
+    the Huber line refitted without each point in turn."""
+    def fit(train):
+        c, s, _ = huber_line(u[train], v[train], w[train], delta)
+        return (c, s) if np.isfinite(s) else None
+
+    return quality(v, line[0] + line[1] * u, np.arange(u.size), fit,
+                   lambda cs, test: cs[0] + cs[1] * u[test], "log y")
 
 
 class PowerLawFitter:
@@ -114,8 +135,10 @@ class PowerLawFitter:
 
     def fit(self, table):
         from difflaws.fit.result import FitResult
+        from difflaws.fit.runs import one_row_per_run
 
         cfg = self.config
+        table = one_row_per_run(table)
         table = table.drop_highest(cfg.drop_highest, cfg.y) if cfg.drop_highest else table
         weights = None
         if cfg.sigma:

@@ -8,14 +8,14 @@ import attrs
 import numpy as np
 
 
-def _plain(value):
+def json_ready(value):
     """Turn numpy scalars/arrays and nested containers into JSON-ready values."""
     if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in value.items()}
+        return {str(k): json_ready(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
+        return [json_ready(v) for v in value]
     if isinstance(value, np.ndarray):
-        return [_plain(v) for v in value.tolist()]
+        return [json_ready(v) for v in value.tolist()]
     if isinstance(value, (np.floating, float)):
         value = float(value)
         return value if math.isfinite(value) else None
@@ -54,4 +54,4 @@ class FitResult:
         out["diagnostics"] = self.diagnostics
         if self.options:
             out["options"] = self.options
-        return _plain(out)
+        return json_ready(out)

@@ -234,3 +234,11 @@ def final_points(table: PointTable) -> PointTable:
     last = [np.flatnonzero(runs == r)[np.argmax(table["step"][runs == r])]
             for r in np.unique(runs)]
     return table.select(np.array(last))
+
+
+def one_row_per_run(table: PointTable) -> PointTable:
+    """A law of final losses sees each run once: loss curves become their last points,
+    with flops derived from C = 6·N·D like any one-row-per-run table."""
+    from difflaws.fit.table import derive_columns, is_curve_table
+
+    return derive_columns(final_points(table)) if is_curve_table(table) else table

@@ -17,6 +17,7 @@ be reported by row.  Standard column names:
 from __future__ import annotations
 
 import csv
+import io
 import math
 from pathlib import Path
 
@@ -97,6 +98,16 @@ class PointTable:
         for value in sorted(set(values.tolist()), key=str):
             yield value, self.select(values == value)
 
+    def to_csv(self) -> str:
+        """The table as CSV text that ``read_csv`` reads back to the same columns
+        (numbers at full precision: ``repr`` of a float round-trips)."""
+        out = io.StringIO()
+        writer = csv.writer(out, lineterminator="\n")
+        writer.writerow(list(self.columns))
+        for i in range(self.n):
+            writer.writerow([_cell(v[i]) for v in self.columns.values()])
+        return out.getvalue()
+
     def drop_highest(self, k: int, column: str = "loss") -> PointTable:
         """Epoch's rule: drop the ``k`` rows with the highest ``column``."""
         if k < 0:
@@ -122,6 +133,12 @@ def _as_column(name, values) -> np.ndarray:
         return np.array([_to_float(v) for v in arr.tolist()], dtype=np.float64)
     except ValueError:
         return arr.astype(object)
+
+
+def _cell(value) -> str:
+    if isinstance(value, float):
+        return "" if math.isnan(value) else repr(float(value))  # np.float64's repr names its type
+    return str(value)
 
 
 def _to_float(v) -> float:
@@ -232,7 +249,9 @@ def derive_columns(table: PointTable) -> PointTable:
         new["tokens"] = table["flops"] / (6.0 * table["params"])
     elif have == {"flops", "tokens"}:
         new["params"] = table["flops"] / (6.0 * table["tokens"])
-    elif have == {"params", "tokens"} and "run" not in table:
+    elif have == {"params", "tokens"} and not is_curve_table(table):
+        # a loss curve's compute follows the run's FLOP convention (the curves law's
+        # ``convention``), so only one-point-per-run tables get C = 6ND
         new["flops"] = 6.0 * table["params"] * table["tokens"]
     tokens = new["tokens"] if "tokens" in new else table["tokens"] if "tokens" in have else None
     if "epochs" in table and "unique_tokens" not in table and tokens is not None:
@@ -241,6 +260,14 @@ def derive_columns(table: PointTable) -> PointTable:
         epochs = _require_numeric(table, "epochs")
         new["unique_tokens"] = np.where(epochs > 0, tokens / np.maximum(epochs, 1.0), np.nan)
     return table.with_columns(**new) if new else table
+
+
+def is_curve_table(table: PointTable) -> bool:
+    """Several rows of one run: loss curves rather than one point per run."""
+    if "run" not in table:
+        return False
+    runs = table["run"].astype(str)
+    return np.unique(runs).size < runs.size
 
 
 def check_values(table: PointTable) -> None:

@@ -71,7 +71,8 @@ class BackboneConfig(ComponentConfig):
         Keys the core reads: ``non_embedding_params``, ``total_params``
         (None when ``vocab_size`` is None), ``flops_per_token_M`` (forward +
         backward FLOPs per token, attention included) and
-        ``flops_per_token_6P`` (6 × non-embedding parameters).  Any other key
+        ``flops_per_token_6P`` (6 × non-embedding parameters); ``shape`` (a name such as
+        ``L2-D64-H4``) is shown by ``difflaws runs`` when given.  Any other key
         is shown by ``validate --json`` and stored in the run summary.  The
         default is {}: runs then record no size, and fits cannot use them.
         """

@@ -79,8 +79,11 @@ class FitterConfig(ComponentConfig):
 
     def figure(self, results: dict, path) -> list:
         """Draw ``{group: FitResult}`` (one group, or one per ``--by`` value) to ``path``
-        (PNG) and a PDF beside it; return the paths written.  ``difflaws.plots.style``
-        has the house style.  The default refuses with a clear message."""
+        (PNG) and a PDF beside it; return the paths written.  The built-in figures'
+        panels are building blocks for yours (docs/plots.md): ``difflaws.plots.panels``,
+        ``difflaws.plots.frontier`` (``curve``, ``draw``), ``difflaws.plots.labels.header``
+        and ``difflaws.plots.style`` (``legend_below``, ``save``); check a figure's layout
+        with ``difflaws.plots.overlap``.  The default refuses with a clear message."""
         from difflaws.errors import UserError
 
         raise UserError(f"--plot: the {type(self).__qualname__} fitter draws no figure "

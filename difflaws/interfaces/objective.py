@@ -11,6 +11,14 @@ trainer, ``evaluate`` and ``eval`` know nothing else about it: the built-in
 ``autoregressive`` kind scores next tokens through a causal backbone, and a
 third-party kind (block diffusion, an encoder-decoder mix) drops in the same way.
 
+The reported figure (``val_nelbo``, ``eval``) comes from two optional methods,
+``val_batch(x, generator, proposal=None)`` and ``bound(logits, batch, x)``
+(see :class:`Objective`): the built-in diffusion objective reports the process
+NELBO of ``difflaws.noise.bound`` (a true bound, docs/theory.md §2.8), the
+autoregressive one its exact NLL.  An objective without them reports its
+``loss``'s ``nelbo`` on the validation data, one estimate per batch, and the
+trained objective's own figure is recorded beside either as ``val_objective``.
+
 The spec checks, when it loads, that the backbone can serve the objective:
 a causal objective needs ``BackboneConfig.supports_causal()``, and a backbone
 that reads λ (``BackboneConfig.reads_log_snr()``) needs an objective that
@@ -29,7 +37,19 @@ from difflaws.interfaces.sampler import REVERSE_PROCESS
 
 @runtime_checkable
 class Objective(Protocol):
-    """What a built objective offers the trainer and the evaluator."""
+    """What a built objective offers the trainer and the evaluator.
+
+    Two more methods are optional (not members, so an objective without them still
+    is one) and give the reported figure (``difflaws.train.evaluate``):
+
+    * ``val_batch(x, generator=None, proposal=None)``: a
+      ``difflaws.noise.bound.ValBatch`` holding one ``NoiseBatch`` per model call in
+      ``passes``, or None to fall back to ``loss``; ``proposal``, when given, is the
+      λ proposal to draw from (``difflaws.noise.bound.FittedProposal``);
+    * ``bound(logits, batch, x)``: a ``difflaws.noise.bound.SequenceBound`` from the
+      list of logits of ``batch.passes``: per window, an unbiased estimate of a bound
+      on −log p(x) summed over its scored tokens, and the number of tokens scored.
+    """
 
     #: whether the backbone must attend causally (each position sees only earlier ones)
     causal: bool
@@ -47,7 +67,7 @@ class Objective(Protocol):
 
     def loss(self, logits, batch, x):
         """A ``difflaws.noise.batch.LossOutput``: the optimised ``loss``, the run's
-        reported figure ``nelbo`` (nats per scored token: the NELBO for diffusion, the
+        training figure ``nelbo`` (nats per scored token: the NELBO for diffusion, the
         exact negative log-likelihood for next-token prediction) and ``n_tokens``."""
 
 

@@ -7,7 +7,8 @@ restricted to the target positions is
     −log p(y | c) ≲ NELBO(y | c) = Σ_{i∈y} ∫ E_{z~q_λ(·|y)} [ w_λ(z_i, y_i)·(KL_i + IS_i) ] dλ
 
 (the ≲: the prior term at λ_min and the reconstruction term at λ_max are left
-out, as in every NELBO difflaws reports).  With K draws of one λ per copy
+out here, each of order σ(−λ_max) per token; the held-out ``val_nelbo`` includes
+them, ``difflaws.noise.bound``, docs/theory.md §2.8).  With K draws of one λ per copy
 from the run's own proposal p(λ), stratified over the K copies (unless the run's
 noise sets ``stratified = false``), and z drawn
 from q_λ independently per copy,

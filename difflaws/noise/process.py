@@ -193,11 +193,14 @@ class NoiseProcess:
                           proposal=proposal.float())
 
     def _prefix_lengths(self, B, T, generator, dev) -> torch.Tensor:
-        # docs/theory.md §2.4: prefix fraction f = arccos(1 − 2r)/π, so CDF(f) = (1 − cos πf)/2
+        # docs/theory.md §2.4: prefix fraction f = arccos(1 − 2r)/π, so CDF(f) = (1 − cos πf)/2.
+        # A chosen row keeps floor(f·(T − 1)) + 1 tokens, as the paper's code does: never an
+        # empty prefix, never the whole row (f < 1 for r < 1; the clamp is for T = 1 alone)
         chosen = torch.rand(B, generator=generator, device=dev) < self.prompt_fraction
         r = torch.rand(B, generator=generator, device=dev, dtype=torch.float64)
         frac = torch.arccos(1 - 2 * r) / torch.pi
-        return torch.where(chosen, (frac * T).long().clamp(max=T - 1), torch.zeros_like(chosen, dtype=torch.long))
+        length = ((frac * (T - 1)).long() + 1).clamp(max=T - 1)
+        return torch.where(chosen, length, torch.zeros_like(length))
 
     def loss(self, logits: torch.Tensor, batch: NoiseBatch, x: torch.Tensor) -> LossOutput:
         """Mean over loss tokens of the trained objective, and the unbiased NELBO (nats/token)."""

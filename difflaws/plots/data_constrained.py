@@ -15,21 +15,18 @@ from __future__ import annotations
 import matplotlib as mpl
 import numpy as np
 from matplotlib.lines import Line2D
-from matplotlib.ticker import LogLocator, NullFormatter, ScalarFormatter
-
-from difflaws.plots.style import COLUMN, figure, save
+from difflaws.plots.labels import header, sci
+from difflaws.plots.style import COLUMN, figure, legend_below, log_axes, save
 
 MARKERS = ("o", "s", "^", "D", "v", "P", "X")
+LAW = (r"data-constrained law  $L = E + A/N'^{\alpha} + B/D'^{\beta}$: repeated tokens "
+       r"decay with $R_D^*$, excess parameters with $R_N^*$")
+KEYS = ("E", "A", "B", "alpha", "beta", "R_D_star", "R_N_star")
 MAX_REACH = 100.0  # the epochs axis ends at most this many times the data's reach
 
 
 def _epoch_area(epochs):
     return 10.0 + 9.0 * np.log2(np.maximum(epochs, 1.0))
-
-
-def _short(value: float) -> str:
-    """1e+08 → 1e8: legend labels stay narrow."""
-    return f"{value:.3g}".replace("e+0", "e").replace("e+", "e")
 
 
 def _title(group, text):
@@ -38,11 +35,12 @@ def _title(group, text):
 
 def draw(results, path):
     """Draw ``{group: FitResult}`` of the data-constrained fitter to ``path`` (PNG + PDF)."""
-    fig, axes = figure(ncols=2, nrows=len(results), width=2.25 * COLUMN, aspect=0.78)
+    fig, axes = figure(ncols=2, nrows=len(results), width=2.1 * COLUMN, aspect=0.78,
+                       layout="constrained")
+    header(fig, LAW, results, KEYS)
     for row, (group, res) in enumerate(results.items()):
         _loss_panel(fig, axes[2 * row], group, res)
         _effective_data_panel(axes[2 * row + 1], group, res)
-    fig.tight_layout()
     return save(fig, path)
 
 
@@ -70,35 +68,19 @@ def _loss_panel(fig, ax, group, res):
             ax.plot(d, predict(p, n, d, u), color=colour, linewidth=0.9, alpha=0.85, zorder=2)
             ax.scatter(D[m], loss[m], s=_epoch_area(epochs[m]), color=colour,
                        marker=marker.get(u, "o"), edgecolor="white", linewidth=0.4, zorder=3)
-    ax.set_xscale("log")
-    ax.xaxis.set_minor_formatter(NullFormatter())  # within a decade minor labels collide
-    _log_y(ax)
+    log_axes(ax, loss_y=True)
     ax.set_xlabel("training tokens D")
     ax.set_ylabel("loss")
     ax.set_title(_title(group, "loss; lines: fitted L(N, D, U_D)"))
     handles = [Line2D([], [], linestyle="", marker=marker[u], color="0.35", markersize=5,
-                      label=f"U_D = {_short(u)}") for u in shown]
+                      label=f"U_D = {sci(u)}") for u in shown]
     handles += [Line2D([], [], linestyle="", marker="o", color="0.6",
                        label=f"{e:g} epoch" + ("s" if e != 1 else ""),
                        markersize=np.sqrt(_epoch_area(e))) for e in _epoch_ticks(epochs)]
-    _legend_below(ax, handles, ncol=min(4, len(handles)))
+    legend_below(ax, handles, ncol=min(4, len(handles)))
     bar = fig.colorbar(mpl.cm.ScalarMappable(norm=norm, cmap=cmap), ax=ax, pad=0.02,
                        fraction=0.06)
     bar.set_label("parameters N")
-
-
-def _legend_below(ax, handles=None, ncol=2):
-    """Under the axes, so a legend hides no point or curve however the data fall."""
-    ax.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, -0.24), frameon=False,
-              ncol=ncol, columnspacing=1.0, handletextpad=0.3)
-
-
-def _log_y(ax):
-    """A log loss axis labelled at 1, 2, 5 × 10^k: a loss range rarely spans a decade."""
-    ax.set_yscale("log")
-    ax.yaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
-    ax.yaxis.set_major_formatter(ScalarFormatter())
-    ax.yaxis.set_minor_formatter(NullFormatter())
 
 
 def _epoch_ticks(epochs):
@@ -128,7 +110,7 @@ def _effective_data_panel(ax, group, res):
             label=f"fitted, R_D* = {p['R_D_star']:.3g}")
     ax.plot(e, e, color="0.45", linestyle="--", linewidth=1.0, label="D' = D (fresh data)")
     limit = 1.0 + p["R_D_star"]
-    off = "" if limit <= top else f" = {_short(limit)}, off the axes"
+    off = "" if limit <= top else f" = {sci(limit)}, off the axes"
     ax.axhline(limit, color="C3", linestyle=":", linewidth=1.0, label="limit 1 + R_D*" + off)
     ax.axvspan(1.0, seen, color="0.5", alpha=0.08, linewidth=0, label="epochs in the data")
     lines = []
@@ -140,12 +122,10 @@ def _effective_data_panel(ax, group, res):
     # below the concave curve, to the right, the axes are always empty
     ax.text(0.97, 0.05, "\n".join(lines), transform=ax.transAxes, ha="right", va="bottom",
             fontsize=7, color="C0")
-    ax.set_xscale("log")
-    ax.set_yscale("log")
-    ax.yaxis.set_minor_formatter(NullFormatter())
+    log_axes(ax)
     ax.set_xlim(1.0, top)
     ax.set_ylim(0.9, top * 1.1)
     ax.set_xlabel("epochs D/U_D")
     ax.set_ylabel("effective data D'/U_D")
     ax.set_title(_title(group, "value of repeated data"))
-    _legend_below(ax, ncol=2)
+    legend_below(ax, ncol=2)

@@ -1,10 +1,21 @@
-"""Power laws y = A·x^α with data, a bootstrap band and extrapolation; published ones over them."""
+"""Compute-optimal frontiers and other power laws y = A·x^α: data, fit, bootstrap band,
+extrapolation; published law sets drawn over them (``difflaws fit --plot --overlay``).
+
+:func:`curve` draws any fitted y(x) (a frontier N*(C) of a loss surface, say)
+solid over the data's x range and dashed beyond, with the pointwise band of
+its bootstrap draws; :func:`draw` does so for a fitted power law with its
+points.  Both are building blocks for plugin figures too.
+"""
 
 from __future__ import annotations
 
 import attrs
 import numpy as np
-from matplotlib.ticker import NullFormatter
+
+from difflaws.plots.labels import tex, tex_text
+from difflaws.plots.style import log_axes
+
+EXTRAPOLATE = 10.0  # a frontier is drawn dashed to this multiple of the largest x
 
 
 def band(samples, x, level=0.95):
@@ -14,31 +25,53 @@ def band(samples, x, level=0.95):
     s = np.asarray(samples)
     s = s[np.all(np.isfinite(s), axis=1)]
     curves = s[:, :1] * x[None, :] ** s[:, 1:2]
+    return percentile_band(curves, level)
+
+
+def percentile_band(curves, level=0.95):
+    """(low, high) pointwise over the finite rows of ``curves``; None under two rows."""
+    curves = np.asarray(curves, float)
+    curves = curves[np.all(np.isfinite(curves), axis=1)]
+    if len(curves) < 2:
+        return None
     tail = 50 * (1 - level)
     return np.percentile(curves, [tail, 100 - tail], axis=0)
 
 
-def draw(ax, x, y, params, samples=None, color="C0", label=None, extrapolate=10.0,
-         level=0.95):
-    """Points, the fitted line over the data range and, dashed, beyond it."""
-    x, y = np.asarray(x), np.asarray(y)
-    lo, hi = x.min(), x.max()
+def curve(ax, f, lo, hi, draws=(), color="C0", label=None, extrapolate=EXTRAPOLATE,
+          level=0.95):
+    """``f(x)`` solid on [lo, hi], dashed to ``hi·extrapolate``, with the ``level`` band of
+    ``draws`` (the same function at bootstrap parameters) over both; log-log axes."""
     grid_in = np.geomspace(lo, hi, 100)
-    grid_out = np.geomspace(hi, hi * extrapolate, 60)
+    ax.plot(grid_in, f(grid_in), color=color, label=label, zorder=2)
+    full = grid_in
+    if extrapolate > 1:
+        grid_out = np.geomspace(hi, hi * extrapolate, 60)
+        ax.plot(grid_out, f(grid_out), color=color, linestyle="--", linewidth=1.0, zorder=2)
+        full = np.concatenate([grid_in, grid_out[1:]])
+    b = percentile_band([g(full) for g in draws], level) if len(draws) else None
+    if b is not None:
+        ax.fill_between(full, b[0], b[1], color=color, alpha=0.18, linewidth=0, zorder=1)
+    log_axes(ax)
+
+
+def power_label(A, alpha, y="y", x="x", group=None) -> str:
+    """'$y = 2.9\\times10^{-5}\\,x^{0.530}$' with the group in front."""
+    lead = rf"{tex_text(group)}:\ " if group is not None else ""
+    return f"${lead}{y} = {tex(A)}\\,{x}^{{{alpha:.3f}}}$"
+
+
+def draw(ax, x, y, params, samples=None, color="C0", label=None, extrapolate=EXTRAPOLATE,
+         level=0.95, symbols=("y", "x")):
+    """Points, the fitted power law over the data range and, dashed, beyond it, with the
+    band of the bootstrap ``samples`` [[A, α], ...]; the legend entry is the law."""
+    x, y = np.asarray(x, float), np.asarray(y, float)
     A, a = params["A"], params["alpha"]
     ax.scatter(x, y, s=14, color=color, zorder=3, edgecolor="white", linewidth=0.4)
-    text = f"{label + ': ' if label else ''}{A:.3g}·x^{{{a:.3f}}}"
-    ax.plot(grid_in, A * grid_in ** a, color=color, label=f"${text}$".replace("·", r"\cdot "))
-    if extrapolate > 1:
-        ax.plot(grid_out, A * grid_out ** a, color=color, linestyle="--", linewidth=1.0)
-    full = np.concatenate([grid_in, grid_out[1:]]) if extrapolate > 1 else grid_in
-    b = band(samples, full, level)
-    if b is not None:
-        ax.fill_between(full, b[0], b[1], color=color, alpha=0.18, linewidth=0)
-    ax.set_xscale("log")
-    ax.set_yscale("log")
-    # minor labels on a short log axis are many slow mathtext strings, and clutter
-    ax.yaxis.set_minor_formatter(NullFormatter())
+    s = np.asarray(samples if samples is not None else [], float).reshape(-1, 2)
+    draws = [lambda g, A_=A_, a_=a_: A_ * g ** a_ for A_, a_ in s if np.isfinite(A_ * a_)]
+    curve(ax, lambda g: A * g ** a, x.min(), x.max(), draws, color,
+          power_label(A, a, *symbols, group=label), extrapolate, level)
 
 
 # Published frontiers drawn over a fit's figure (``difflaws fit --plot --overlay``): dashed,

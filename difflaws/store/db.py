@@ -18,6 +18,7 @@ import math
 import os
 import sqlite3
 import sys
+import time
 from importlib import resources
 from pathlib import Path
 
@@ -99,7 +100,7 @@ class ResultsDB:
         conn = sqlite3.connect(self.path, timeout=60, isolation_level=None)
         try:
             self.conn = conn
-            conn.execute("PRAGMA journal_mode=WAL")
+            _use_wal(conn)
             conn.execute("PRAGMA foreign_keys=ON")
             conn.executescript(schema())
             self._add_missing_columns()
@@ -287,12 +288,54 @@ class ResultsDB:
         return out
 
     def run(self, run_id: str) -> dict | None:
-        cur = self.conn.execute("SELECT * FROM runs WHERE run_id=?", (run_id,))
-        row = cur.fetchone()
-        return dict(zip([d[0] for d in cur.description], row)) if row else None
+        rows = _records(self.conn.execute("SELECT * FROM runs WHERE run_id=?", (run_id,)))
+        return rows[0] if rows else None
+
+    def runs(self) -> list[dict]:
+        """Every run's row, by run id."""
+        return _records(self.conn.execute("SELECT * FROM runs ORDER BY run_id"))
+
+    def spec(self, run_id: str) -> dict | None:
+        """The resolved spec the run registered (``configs.spec_toml``, parsed), or None."""
+        from difflaws.spec.load import tomllib
+
+        row = self.conn.execute("SELECT spec_toml FROM configs WHERE run_id=?",
+                                (run_id,)).fetchone()
+        return tomllib.loads(row[0]) if row else None
+
+    def last_val_stderr(self, run_id: str) -> float | None:
+        """The standard error of the run's last logged val NELBO, which training keeps in
+        the metric row's ``extra``; None when that evaluation gave none (one batch)."""
+        row = self.conn.execute("SELECT extra FROM metrics WHERE run_id=? AND val_nelbo IS "
+                                "NOT NULL ORDER BY step DESC LIMIT 1", (run_id,)).fetchone()
+        return json.loads(row[0]).get("val_nelbo_stderr") if row and row[0] else None
+
+
+def _records(cur) -> list[dict]:
+    names = [d[0] for d in cur.description]
+    return [dict(zip(names, row)) for row in cur]
 
 
 def workspace_db(run_dir) -> tuple[ResultsDB, str]:
     """The DB of the workspace holding ``run_dir``, and the run's id in it."""
     run_dir = Path(run_dir).resolve()
     return ResultsDB(run_dir.parent / DB_FILE), run_dir.name
+
+
+WAL_ATTEMPTS = 100  # × 0.1 s: a sweep's members open a new DB at the same moment
+
+
+def _use_wal(conn) -> None:
+    """Switch to WAL once (the mode persists in the file).  The switch needs the database to
+    itself and SQLite does not wait for it (no busy handler), so two members creating the
+    DB together retry instead of one failing with "database is locked"."""
+    for attempt in range(WAL_ATTEMPTS):
+        try:
+            if conn.execute("PRAGMA journal_mode").fetchone()[0].lower() == "wal":
+                return
+            conn.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or attempt == WAL_ATTEMPTS - 1:
+                raise
+            time.sleep(0.1)

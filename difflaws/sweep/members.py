@@ -18,6 +18,7 @@ import attrs
 import tomli_w
 
 from difflaws.errors import Problem, SpecError
+from difflaws.sweep.spec import zip_rows
 
 MAX_SLUG = 80
 UNSAFE = re.compile(r"[^A-Za-z0-9._=+-]+")
@@ -69,7 +70,12 @@ def member_name(values: dict, overrides) -> str:
 
 
 def grid(sweep) -> list[dict]:
-    """Every combination of axis values, with the LR grid of each batch size."""
+    """Every combination of axis values and ``[zip]`` rows, with each batch size's LR grid."""
+    rows = zip_rows(sweep.zip) or [{}]
+    return [{**row, **values} for row in rows for values in _axes_grid(sweep)]
+
+
+def _axes_grid(sweep) -> list[dict]:
     axes = dict(sweep.axes)
     if not sweep.lr_grid_by_batch:
         keys = list(axes)

@@ -10,6 +10,10 @@
     "backbone.shape" = ["L2-D64", "L4-D128"]
     "noise.shift" = [-2.0, 0.0, 2.0]
 
+    [zip]                                  # keys that vary together: row i of each list
+    "backbone.shape" = ["L1-D32", "L2-D64"]  # is one axis value (here: steps per size)
+    "train.steps" = [4000, 1000]
+
     [lr_grid_by_batch]                     # the paper's rule: an LR grid per batch size
     8 = [0.1, 0.2, 0.3]
     16 = [0.2, 0.3, 0.5]
@@ -82,6 +86,29 @@ def _variants(self, attribute, value: dict) -> None:
                                                  "{noise = {kind = \"masked\"}}")
 
 
+def _zip(self, attribute, value: dict) -> None:
+    for name, values in value.items():
+        if not isinstance(values, list) or not values:
+            raise FieldError(f"zip.{name}", "give a non-empty list of values, e.g. [1, 2, 3]")
+    lengths = {name: len(values) for name, values in value.items()}
+    if len(set(lengths.values())) > 1:
+        listed = ", ".join(f"{k} has {n}" for k, n in lengths.items())
+        raise FieldError("zip", f"every list must have the same length ({listed})")
+    rows = zip_rows(value)
+    for i, row in enumerate(rows):
+        if row in rows[:i]:
+            raise FieldError("zip", f"row {i + 1} repeats row {rows.index(row) + 1}: {row}")
+    overlap = sorted(set(value) & set(self.axes))
+    if overlap:
+        raise FieldError("zip", f"{', '.join(overlap)} is also in [axes]; keep it in one")
+
+
+def zip_rows(table: dict) -> list[dict]:
+    """``{"a": [1, 2], "b": [3, 4]}`` → ``[{"a": 1, "b": 3}, {"a": 2, "b": 4}]``."""
+    keys = list(table)
+    return [dict(zip(keys, row)) for row in zip(*table.values())]
+
+
 def _flat_variants(value: dict) -> dict:
     return {name: _flat(table) if isinstance(table, dict) else table
             for name, table in value.items()}
@@ -116,6 +143,9 @@ class SweepSpec:
     axes: dict[str, Any] = key(factory=dict, converter=_flat, validator=_axes,
                                doc="dotted spec key → list of values; every combination "
                                    "is a member")
+    zip: dict[str, Any] = key(factory=dict, converter=_flat, validator=_zip,
+                              doc="dotted spec key → list of values, all lists of one length; "
+                                  "row i of every list is one value of a joint axis")
     variants: dict[str, Any] = key(factory=dict, converter=_flat_variants, validator=_variants,
                                    doc="name → table of overrides; every variant runs "
                                        "the whole grid")
@@ -129,9 +159,13 @@ class SweepSpec:
     def __attrs_post_init__(self):
         if not self.lr_grid_by_batch:
             return
-        if self.lr_key in self.axes:
-            raise FieldError("axes", f"{self.lr_key!r} is set by [lr_grid_by_batch]; "
-                                     "drop it from [axes]")
+        for table in ("axes", "zip"):
+            if self.lr_key in getattr(self, table):
+                raise FieldError(table, f"{self.lr_key!r} is set by [lr_grid_by_batch]; "
+                                        f"drop it from [{table}]")
+        if self.batch_key in self.zip:
+            raise FieldError("zip", f"{self.batch_key!r} picks [lr_grid_by_batch]'s grids; "
+                                    "give its values in [axes] instead")
         batches = self.axes.get(self.batch_key)
         if batches is not None:
             missing = [b for b in batches if str(b) not in self.lr_grid_by_batch]

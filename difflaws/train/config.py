@@ -14,6 +14,7 @@ from difflaws.spec.types import MAX_BATCH, MAX_SEQ_LEN, MAX_STEPS
 DEVICES = ("auto", "cpu", "cuda", "cuda:N", "mps")
 _DEVICE = re.compile(r"auto|cpu|mps|cuda(:\d{1,4})?")
 COUNT = [gt(0), le(MAX_STEPS)]
+PROPOSALS = ("schedule", "fitted")  # difflaws.train.evaluate's λ proposals
 
 
 def check_device(name, where: str = "train.device") -> str:
@@ -57,6 +58,19 @@ class TrainConfig:
                             doc="validation batches per evaluation")
     eval_batch_size: int = key(0, validator=[ge(0), le(MAX_BATCH)],
                                doc="sequences per validation batch; 0: the micro-batch size")
+    eval_stderr_target: float = key(0.01, validator=ge(0.0),
+                                    doc="the end-of-run val NELBO keeps evaluating until its "
+                                        "standard error (nats/token) is at most this; 0: off")
+    eval_max_batches: int = key(64, validator=[ge(0), le(MAX_BATCH)],
+                                doc="at most this many validation batches for the end-of-run "
+                                    "figure (eval_batches if larger)")
+    eval_proposal: str = key("schedule", validator=in_(PROPOSALS),
+                             doc="λ proposal of the val NELBO: the run's schedule, or one "
+                                 "fitted to a pilot batch (lower variance)")
+    loss_aggregation: str = key("mean", validator=in_(("mean", "sum")),
+                                doc="gradient of the mean over the batch's loss tokens, or of "
+                                    "their sum (GIDD's code; matters under LaProp's ε and "
+                                    "grad_clip)")
     checkpoint_every: int = key(100, validator=COUNT,
                                 doc="save a checkpoint every this many steps (and at the end)")
     keep_checkpoints: int = key(2, validator=[gt(0), le(10_000)],

@@ -187,7 +187,8 @@ def report(summary: dict, run_dir, json_lines: bool = False, notes=None, extra=N
         return value if isinstance(value, (int, float)) else math.nan
 
     bpb = summary.get("bits_per_byte")
-    line = (f"final val {summary.get('loss_figure') or 'NELBO'} {num('val_nelbo'):.4f} nats/token"
+    line = (f"final val {summary.get('loss_figure') or 'NELBO'} {num('val_nelbo'):.4f} ± "
+            f"{num('val_nelbo_stderr'):.4f} nats/token"
             + (f" ({bpb:.4f} bits/byte)" if isinstance(bpb, (int, float)) else "")
             + f"; unigram entropy {num('unigram_entropy'):.4f} nats/token")
     notes = notes or {}
@@ -195,7 +196,25 @@ def report(summary: dict, run_dir, json_lines: bool = False, notes=None, extra=N
         if isinstance(value, float):
             line += f"; {notes.get(key, key.replace('_', ' '))} {value:.4f}"
     print(line, flush=True)
+    shortfall = stderr_shortfall(summary)
+    if shortfall:
+        print(shortfall, flush=True)
     tokens = summary.get("tokens")
     tokens = f"{tokens:,}" if isinstance(tokens, int) else "?"
     print(f"{tokens} tokens in {num('wall_seconds'):.1f} s "
           f"({num('tokens_per_second'):,.0f} tokens/s); run directory {run_dir}", flush=True)
+
+
+def stderr_shortfall(summary: dict) -> str:
+    """A note when the end-of-run figure stopped short of ``train.eval_stderr_target``
+    (its batch cap, or a split whose windows alone spread wider): the reader must know
+    the ± is not the one asked for."""
+    target, se = summary.get("val_stderr_target"), summary.get("val_nelbo_stderr")
+    if not isinstance(target, (int, float)) or not target > 0:
+        return ""
+    if isinstance(se, (int, float)) and se <= target:
+        return ""
+    reached = f"{se:.4f}" if isinstance(se, (int, float)) else "undefined"
+    return (f"s.e. target {target:g} not met: reached {reached} on "
+            f"{summary.get('val_tokens') or 0:,} distinct tokens; raise data.val_fraction, "
+            "or train.eval_max_batches if the cap stopped it")

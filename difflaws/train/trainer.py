@@ -39,7 +39,7 @@ from difflaws.signals import Stopped, stop_requests
 from difflaws.store import workspace_db
 from difflaws.store.db import DatabaseFull
 from difflaws.store.rebuild import summary_columns
-from difflaws.train.evaluate import evaluate
+from difflaws.train.evaluate import VAL_KEYS, evaluate, final_evaluation, val_record
 from difflaws.train.metrics import MetricsLog, Window, clean, console, report
 from difflaws.train.setup import build_data, build_objective, field
 
@@ -298,7 +298,7 @@ class Run:
                 now = time.perf_counter()
                 record = self.record(lr, window_tokens / max(now - window_start, 1e-9))
                 if evaluate_now:
-                    record.update(self.validate())
+                    record.update(self.validate(final=last))
                 self.log.write(record)
                 self.db.upsert_run(self.run_id, last_step=self.step, tokens=self.tokens,
                                    **coverage(self.tokens, self.data.train.pool_tokens))
@@ -367,23 +367,28 @@ class Run:
                 for x, doc_ids in self.batches().next_step()]
 
     def train_step(self) -> dict:
-        """Forward/backward over the micro-batches; gradients are those of the mean
-        over every loss token of the whole batch, whatever the micro-batch size."""
+        """Forward/backward over the micro-batches; gradients are those of the mean (or,
+        with ``loss_aggregation = "sum"``, the sum) over every loss token of the whole
+        batch, whatever the micro-batch size."""
         batches = self.micro_batches()  # the whole global batch, drawn alike on every rank
         total = torch.stack([b.loss_mask.sum() for _, _, b in batches]).sum().clamp_min(1)
         loss_sum = torch.zeros((), device=self.device)
         nelbo_sum = torch.zeros((), device=self.device)
         mine = self.dist.local(batches)  # this rank's rows
+        summed = self.cfg.loss_aggregation == "sum"
         for i, (x, doc_ids, batch) in enumerate(mine):
             weight = batch.loss_mask.sum() / total
+            # "sum": each micro-batch's mean times its loss tokens, so the step's gradient
+            # is of the sum over the whole batch's loss tokens, however it is split
+            scale = batch.loss_mask.sum() if summed else weight
             with self.dist.accumulating(last=i == len(mine) - 1):
                 with self.autocast():
                     logits = self.forward(batch.z, batch.log_snr, doc_ids=doc_ids,
                                           prefix_len=batch.prefix_len)
                 out = self.objective.loss(logits, batch, x)
                 loss = field(out, "loss")
-                (loss * weight * self.dist.grad_scale).backward()
-            loss_sum += loss.detach() * weight
+                (loss * scale * self.dist.grad_scale).backward()
+            loss_sum += loss.detach() * weight  # logged as the mean either way
             nelbo_sum += field(out, "nelbo").detach().float() * weight
         # this rank's vote to stop (and its signal) rides along with the loss all-reduce
         signum = self.stop.signum if self.stop is not None and self.stop.requested else 0
@@ -419,12 +424,23 @@ class Run:
             rec[f"flops_{conv}"] = per_token * self.tokens if per_token is not None else None
         return rec
 
-    def validate(self) -> dict:
+    def validate(self, final: bool = False) -> dict:
+        """The val figures: ``val_nelbo``, the objective's reported bound (the process NELBO
+        for diffusion, docs/theory.md §2.8), and ``val_objective``, the trained objective's
+        own estimate on the same windows.  The end-of-run figure evaluates until its s.e.
+        meets ``train.eval_stderr_target`` or ``eval_max_batches`` is reached."""
         t = self.cfg
         out = evaluate(self.forward, self.objective, self.data.val, t.eval_batches,
                        t.eval_batch_size or t.micro_batch_size or t.batch_size, self.device,
-                       self.autocast)
-        return {"val_nelbo": out["nelbo"], "val_nelbo_stderr": out["stderr"]}
+                       self.autocast, **(final_evaluation(t) if final else {}),
+                       proposal=t.eval_proposal,
+                       agree=self.all_stop if self.dist.world_size > 1 else None)
+        return val_record(out)
+
+    def all_stop(self, stop: bool) -> bool:
+        """Whether every rank would stop: the evaluation's batch count is the same on all."""
+        votes = self.dist.all_reduce_sum(torch.tensor([float(stop)], device=self.device))
+        return float(votes[0]) >= self.dist.world_size
 
     # -- the end -------------------------------------------------------------------
     def finish(self, last: dict) -> dict:
@@ -436,7 +452,7 @@ class Run:
             "pool_tokens": self.data.train.pool_tokens,
             **coverage(self.tokens, self.data.train.pool_tokens),
             "loss_figure": self.objective.figure_name,
-            "val_nelbo": val, "val_nelbo_stderr": last.get("val_nelbo_stderr"),
+            **{k: last.get(k) for k in VAL_KEYS},
             "train_nelbo": last["train_nelbo"], "perplexity_bound": math.exp(min(val, 700)),
             "unigram_entropy": unigram_entropy(self.data.val_stream, tok.vocab_size),
             "bytes_per_token": clean(bytes_per_token),
