@@ -4,6 +4,8 @@ error, perplexity, bits/byte and, on request, sample metrics and generative perp
 Every figure is also a row of the workspace DB's ``evaluations`` table; the
 definitions and protocols are in docs/evaluation.md."""
 
+from difflaws.train.config import PROPOSALS  # no torch: the CLI's start stays quick
+
 NAME = "eval"
 HELP = "evaluate a trained run: NELBO on held-out or given data, sample metrics, gen. perplexity"
 
@@ -12,7 +14,6 @@ MAX_BATCHES = 1_048_576
 MAX_BATCH_SIZE = 65_536
 MAX_GENERATE = 65_536
 MAX_JUDGE_LENGTH = 65_536  # tokens of a Hugging Face judge's context
-PROPOSALS = ("schedule", "fitted")  # difflaws.train.config.PROPOSALS, without its imports
 
 
 def add_arguments(parser):

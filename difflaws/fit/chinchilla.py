@@ -123,9 +123,9 @@ class ChinchillaFitter:
         compute = readoffs.fitted_compute(table)
         kept = readoffs.budgets(self.config.budgets, compute, self.config.max_extrapolation)[0]
         out = allocation(params, kept)
-        beyond = {f"{name}@{C:g}": readoffs.factor(C, compute) for C in kept
-                  for name in ("N_opt", "D_opt", "tokens_per_param")
-                  if readoffs.factor(C, compute) > readoffs.INSIDE}
+        far = {C: f for C in kept if (f := readoffs.factor(C, compute)) > readoffs.INSIDE}
+        beyond = {f"{name}@{C:g}": f for C, f in far.items()
+                  for name in ("N_opt", "D_opt", "tokens_per_param")}
         return {**out, "extrapolation": beyond} if beyond else out
 
     @staticmethod

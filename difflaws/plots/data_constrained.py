@@ -16,9 +16,9 @@ import matplotlib as mpl
 import numpy as np
 from matplotlib.lines import Line2D
 from difflaws.plots.labels import header, sci
+from difflaws.plots.panels import MARKERS, size_colours
 from difflaws.plots.style import COLUMN, figure, legend_below, log_axes, save
 
-MARKERS = ("o", "s", "^", "D", "v", "P", "X")
 LAW = (r"data-constrained law  $L = E + A/N'^{\alpha} + B/D'^{\beta}$: repeated tokens "
        r"decay with $R_D^*$, excess parameters with $R_N^*$")
 KEYS = ("E", "A", "B", "alpha", "beta", "R_D_star", "R_N_star")
@@ -52,8 +52,7 @@ def _loss_panel(fig, ax, group, res):
     U = np.minimum(t["unique_tokens"], D)
     epochs = D / U
     sizes = np.unique(N)
-    norm = mpl.colors.LogNorm(sizes.min(), sizes.max() if sizes.size > 1 else sizes.min() * 10)
-    cmap = mpl.colormaps["viridis"]
+    norm, cmap = size_colours(sizes)
     budgets = np.unique(U)
     shown = budgets if budgets.size <= len(MARKERS) else \
         budgets[np.linspace(0, budgets.size - 1, len(MARKERS)).round().astype(int)]

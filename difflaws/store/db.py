@@ -277,14 +277,10 @@ class ResultsDB:
 
     def evaluations(self, run_id: str) -> list[dict]:
         """The run's evaluation rows, oldest first, ``settings`` parsed."""
-        cur = self.conn.execute("SELECT * FROM evaluations WHERE run_id=? ORDER BY rowid",
-                                (run_id,))
-        names = [d[0] for d in cur.description]
-        out = []
-        for row in cur:
-            rec = dict(zip(names, row))
+        out = _records(self.conn.execute("SELECT * FROM evaluations WHERE run_id=? ORDER BY rowid",
+                                         (run_id,)))
+        for rec in out:
             rec["settings"] = json.loads(rec["settings"]) if rec["settings"] else {}
-            out.append(rec)
         return out
 
     def run(self, run_id: str) -> dict | None:

@@ -71,8 +71,8 @@ def member_name(values: dict, overrides) -> str:
 
 def grid(sweep) -> list[dict]:
     """Every combination of axis values and ``[zip]`` rows, with each batch size's LR grid."""
-    rows = zip_rows(sweep.zip) or [{}]
-    return [{**row, **values} for row in rows for values in _axes_grid(sweep)]
+    combos = _axes_grid(sweep)
+    return [{**row, **values} for row in zip_rows(sweep.zip) or [{}] for values in combos]
 
 
 def _axes_grid(sweep) -> list[dict]:

@@ -43,8 +43,12 @@ OBJECTIVE_SEED = VAL_SEED + 1  # the trained objective's draws: its own stream
 FLOOR_SIGMAS = 2.0
 PILOT_DRAWS = 8 * PILOT_BINS  # draws from the schedule before a proposal is fitted to them
 # what a metrics record and the summary keep of an evaluation
-VAL_KEYS = ("val_nelbo", "val_nelbo_stderr", "val_objective", "val_objective_stderr",
-            "val_ess", "val_tokens", "val_draws", "val_stderr_target")
+# the metrics record's (and summary's) val keys, and the ``evaluate`` results they hold
+VAL_FIELDS = {"val_nelbo": "nelbo", "val_nelbo_stderr": "stderr",
+              "val_objective": "objective_nelbo", "val_objective_stderr": "objective_stderr",
+              "val_ess": "ess", "val_tokens": "n_tokens", "val_draws": "n_draws",
+              "val_stderr_target": "stderr_target"}
+VAL_KEYS = tuple(VAL_FIELDS)
 
 
 def final_evaluation(t) -> dict:
@@ -54,11 +58,7 @@ def final_evaluation(t) -> dict:
 
 def val_record(out: dict) -> dict:
     """``evaluate``'s result as the metrics record's (and summary's) val keys."""
-    return {"val_nelbo": out["nelbo"], "val_nelbo_stderr": out["stderr"],
-            "val_objective": out["objective_nelbo"],
-            "val_objective_stderr": out["objective_stderr"], "val_ess": out["ess"],
-            "val_tokens": out["n_tokens"], "val_draws": out["n_draws"],
-            "val_stderr_target": out["stderr_target"]}
+    return {key: out[field] for key, field in VAL_FIELDS.items()}
 
 
 @torch.no_grad()

@@ -377,10 +377,11 @@ class Run:
         mine = self.dist.local(batches)  # this rank's rows
         summed = self.cfg.loss_aggregation == "sum"
         for i, (x, doc_ids, batch) in enumerate(mine):
-            weight = batch.loss_mask.sum() / total
+            n_loss = batch.loss_mask.sum()
+            weight = n_loss / total
             # "sum": each micro-batch's mean times its loss tokens, so the step's gradient
             # is of the sum over the whole batch's loss tokens, however it is split
-            scale = batch.loss_mask.sum() if summed else weight
+            scale = n_loss if summed else weight
             with self.dist.accumulating(last=i == len(mine) - 1):
                 with self.autocast():
                     logits = self.forward(batch.z, batch.log_snr, doc_ids=doc_ids,
