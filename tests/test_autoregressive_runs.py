@@ -69,7 +69,7 @@ def oracle_nll(seqs, batches, batch_size, source, eos):
     from difflaws.data.markov import stationary
 
     eps = 1 / DOC_LEN
-    pi = stationary(source.table, source.n, source.order)
+    pi = stationary(source.table, source.n_symbols, source.order)
     terms = []
     x, _ = seqs.batch_at(0, batches * batch_size)
     for row in x.numpy():
@@ -91,7 +91,7 @@ def expected_oracle(source) -> float:
     from difflaws.data.markov import stationary
 
     eps = 1 / DOC_LEN
-    pi = stationary(source.table, source.n, source.order)
+    pi = stationary(source.table, source.n_symbols, source.order)
     H, H_pi = source.entropy_rate, float(-(pi * np.log(pi)).sum())
     return ((DOC_LEN - 1) * (H - math.log(1 - eps)) - math.log(eps) + H_pi) / (DOC_LEN + 1)
 

@@ -218,6 +218,12 @@ SPEC_CASES = [
      "data.paths.0"),
     ("tokens-no-path", BASE.replace('kind = "markov"\nn_symbols = 8\ntrain_tokens = 4000\n'
                                     'val_tokens = 2000\n', 'kind = "tokens"\n'), "data.path"),
+    ("facts-more-than-keys", BASE.replace('kind = "markov"', 'kind = "facts"\nn_facts = 100')
+     .replace("n_symbols = 8", "n_symbols = 8\nkey_len = 2"), "data.n_facts"),
+    ("facts-key-codes-overflow", BASE.replace('kind = "markov"', 'kind = "facts"\nkey_len = 8')
+     .replace("n_symbols = 8", "n_symbols = 65536"), "data.key_len"),
+    ("facts-zipf-negative", BASE.replace('kind = "markov"', 'kind = "facts"\nzipf = -1.0'),
+     "data.zipf"),
     ("bpe-vocab-small", top('[tokenizer]\nkind = "bpe"\nvocab_size = 100'),
      "tokenizer.vocab_size"),
     ("bpe-vocab-huge", top(f'[tokenizer]\nkind = "bpe"\nvocab_size = {2 ** 30}'),

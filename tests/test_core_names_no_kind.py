@@ -20,7 +20,7 @@ SKIPPED = ("builtins", "scaffold")
 GENERIC = {"auto", "local", "lines", "csv", "bytes", "text", "tokens", "hf", "lr", "linear",
            "standard", "paper"}
 OWN_NAME = {  # module → the kinds it implements, and so may name
-    "data/markov.py": {"markov"}, "data/stdlib.py": {"stdlib"},
+    "data/markov.py": {"markov"}, "data/stdlib.py": {"stdlib"}, "data/facts.py": {"facts"},
     "fit/chinchilla.py": {"chinchilla"}, "fit/curves.py": {"curves"},
     "fit/hyperlaws.py": {"batchsize"}, "fit/isoflop.py": {"isoflop", "curves"},
     "fit/powerlaw.py": {"powerlaw"}, "sweep/cluster.py": {"submitit"},

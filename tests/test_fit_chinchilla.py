@@ -111,6 +111,24 @@ def test_synthetic_parameters_recovered_within_bootstrap_ci():
     assert res.params["alpha"] == pytest.approx(true["alpha"], abs=0.03)
 
 
+def test_min_step_drops_an_early_transient_the_law_cannot_fit():
+    """Curves whose first points sit on a plateau far above the law: with min_step past
+    the plateau the fit recovers the law, without it the plateau drags it away."""
+    true, table = _synthetic(seed=7)
+    step = np.repeat(np.arange(1, 8) * 100, 7)  # rows of the grid share D: step grows with D
+    loss = np.where(step <= 100, table["loss"] * 1.8, table["loss"])  # the plateau
+    curves = PointTable({"params": table["params"], "tokens": table["tokens"], "loss": loss,
+                         "step": step}, source="curves")
+    clean = fit("chinchilla", curves, grid="small", bootstrap=0, min_step=200)
+    dragged = fit("chinchilla", curves, grid="small", bootstrap=0)
+    assert clean.params["alpha"] == pytest.approx(true["alpha"], abs=0.03)
+    assert clean.params["E"] == pytest.approx(true["E"], rel=0.02)
+    assert clean.options["min_step"] == 200
+    assert abs(dragged.params["E"] - true["E"]) > 5 * abs(clean.params["E"] - true["E"])
+    with pytest.raises(UserError, match="no 'step' column"):
+        fit("chinchilla", table, grid="small", bootstrap=0, min_step=200)
+
+
 def test_allocation_minimises_loss_at_fixed_compute():
     true, _ = _synthetic(seed=0)
     alloc = ch.allocation(true, [1e21])

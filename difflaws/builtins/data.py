@@ -1,4 +1,4 @@
-"""Built-in data sources: stdlib (embedded), text, tokens, parquet, hf, markov."""
+"""Built-in data sources: stdlib (embedded), text, tokens, parquet, hf, markov, facts."""
 
 from __future__ import annotations
 
@@ -14,9 +14,10 @@ VAL = [ge(0.0), le(0.5)]
 
 #: the Markov transition table (float64, n_symbols**(order+1) entries) must fit in this
 MARKOV_TABLE_BYTES = 2 ** 30
-#: generating a split holds ~16 bytes per token (int64 ids, float64 draws)
-MARKOV_BYTES_PER_TOKEN = 16
-MARKOV_MAX_TOKENS = 2 ** 30  # 16 GiB to generate
+#: generating a synthetic split (markov, facts) holds ~16 bytes per token (int64 ids and
+#: float64 draws or ranks)
+SYNTHETIC_BYTES_PER_TOKEN = 16
+SYNTHETIC_MAX_TOKENS = 2 ** 30  # 16 GiB to generate
 
 
 def _bytes(n: float) -> str:
@@ -27,12 +28,12 @@ def _bytes(n: float) -> str:
     return f"{n:.3g} {units[i]}"
 
 
-def _markov_tokens(_, attribute, value):
-    if value > MARKOV_MAX_TOKENS:
+def _synthetic_tokens(_, attribute, value):
+    if value > SYNTHETIC_MAX_TOKENS:
         raise FieldError(attribute.name, f"{value:,} tokens would take "
-                                         f"{_bytes(value * MARKOV_BYTES_PER_TOKEN)} of memory to "
-                                         f"generate; the limit is {MARKOV_MAX_TOKENS:,} tokens "
-                                         f"({_bytes(MARKOV_MAX_TOKENS * MARKOV_BYTES_PER_TOKEN)}): "
+                                         f"{_bytes(value * SYNTHETIC_BYTES_PER_TOKEN)} of memory to "
+                                         f"generate; the limit is {SYNTHETIC_MAX_TOKENS:,} tokens "
+                                         f"({_bytes(SYNTHETIC_MAX_TOKENS * SYNTHETIC_BYTES_PER_TOKEN)}): "
                                          f"lower data.{attribute.name}")
 
 
@@ -170,11 +171,11 @@ class MarkovDataConfig(DataConfig):
                                doc="Dirichlet α of each transition row (lower: more predictable)")
     seed: int = key(0, validator=[instance_of(int), *SEED],
                     doc="seed of the transition table and the walks")
-    train_tokens: int = key(2_000_000, validator=[gt(0), _markov_tokens],
+    train_tokens: int = key(2_000_000, validator=[gt(0), _synthetic_tokens],
                             doc="tokens generated for training")
-    val_tokens: int = key(100_000, validator=[gt(0), _markov_tokens],
+    val_tokens: int = key(100_000, validator=[gt(0), _synthetic_tokens],
                           doc="tokens generated for validation")
-    doc_len: int = key(1023, validator=[gt(0), _markov_tokens],
+    doc_len: int = key(1023, validator=[gt(0), _synthetic_tokens],
                        doc="symbols per document; an EOS follows each")
 
     def __attrs_post_init__(self):
@@ -194,6 +195,45 @@ class MarkovDataConfig(DataConfig):
                             self.train_tokens, self.val_tokens, self.doc_len)
 
 
+@attrs.frozen(kw_only=True)
+class FactsDataConfig(DataConfig):
+    """Synthetic Zipf-distributed key → value facts: a world where model size matters."""
+
+    n_facts: int = key(4096, validator=gt(0), doc="how many distinct facts the world holds")
+    n_symbols: int = key(64, validator=[gt(1), le(65536)],
+                         doc="alphabet of keys and values (token ids 0..n_symbols-1)")
+    key_len: int = key(2, validator=[gt(0), le(8)], doc="symbols per key")
+    zipf: float = key(1.2, validator=gt(0.0),
+                      doc="exponent of the facts' frequencies, p_r ∝ r^-zipf")
+    facts_per_doc: int = key(10, validator=gt(0), doc="facts per document; an EOS follows")
+    seed: int = key(0, validator=[instance_of(int), *SEED],
+                    doc="seed of the fact table and the draws")
+    train_tokens: int = key(2_000_000, validator=[gt(0), _synthetic_tokens],
+                            doc="tokens generated for training")
+    val_tokens: int = key(100_000, validator=[gt(0), _synthetic_tokens],
+                          doc="tokens generated for validation")
+
+    def __attrs_post_init__(self):
+        if self.n_facts > self.n_symbols ** self.key_len:
+            raise FieldError("n_facts", f"{self.n_facts:,} facts need as many distinct keys, "
+                                        f"but {self.n_symbols} symbols make only "
+                                        f"{self.n_symbols ** self.key_len:,} keys of "
+                                        f"{self.key_len}; raise data.key_len or data.n_symbols, "
+                                        "or lower data.n_facts")
+        if self.n_symbols ** self.key_len >= 2 ** 62:
+            raise FieldError("key_len", f"{self.n_symbols}**{self.key_len} keys overflow 64-bit "
+                                        "key codes; lower data.key_len or data.n_symbols")
+        if self.n_facts > SYNTHETIC_MAX_TOKENS:
+            raise FieldError("n_facts", f"{self.n_facts:,} facts exceed the limit of "
+                                        f"{SYNTHETIC_MAX_TOKENS:,}; lower data.n_facts")
+
+    def build(self, **context):
+        from difflaws.data.facts import FactsSource
+
+        return FactsSource(self.n_facts, self.n_symbols, self.key_len, self.zipf,
+                           self.facts_per_doc, self.seed, self.train_tokens, self.val_tokens)
+
+
 @hookimpl
 def difflaws_register_kinds(register):
     register("data", "stdlib", StdlibDataConfig, default=True)
@@ -202,3 +242,4 @@ def difflaws_register_kinds(register):
     register("data", "parquet", ParquetDataConfig)
     register("data", "hf", HFDataConfig)
     register("data", "markov", MarkovDataConfig)
+    register("data", "facts", FactsDataConfig)

@@ -126,6 +126,9 @@ class ChinchillaFitterConfig(_MultiStart):
     max_extrapolation: float = key(100.0, validator=v.ge(1.0),
                                    doc="read-offs only up to this multiple of the largest "
                                        "fitted compute; more are omitted (and listed)")
+    min_step: float = key(0.0, validator=v.ge(0),
+                          doc="loss curves: fit the points from this step on (the early "
+                              "transient before it follows no power law)")
 
     def build(self, **context):
         from difflaws.fit.chinchilla import ChinchillaFitter

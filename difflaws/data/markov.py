@@ -17,9 +17,7 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-from difflaws.data import tokens_file
-from difflaws.data.source import DataSource
-from difflaws.errors import UserError
+from difflaws.data.source import SyntheticSource
 
 
 def transition_table(n: int, order: int, concentration: float, seed: int) -> np.ndarray:
@@ -66,28 +64,20 @@ def _walk(cdf, start_ctx, uniforms, n, n_ctx, doc_len, eos, out):
         j += 1
 
 
-class MarkovSource(DataSource):
+class MarkovSource(SyntheticSource):
     name = "markov"
 
     def __init__(self, n_symbols: int, order: int, concentration: float, seed: int,
                  train_tokens: int, val_tokens: int, doc_len: int):
-        self.n, self.order, self.concentration, self.seed = n_symbols, order, concentration, seed
+        self.n_symbols, self.order = n_symbols, order
+        self.concentration, self.seed = concentration, seed
         self.train_tokens, self.val_tokens, self.doc_len = train_tokens, val_tokens, doc_len
-        self.table = transition_table(self.n, order, concentration, seed)
-        self.entropy_rate = entropy_rate(self.table, self.n, order)
-
-    def has_text(self) -> bool:
-        return False
-
-    def texts(self, split=None, limit_bytes=None):
-        return None
+        self.table = transition_table(self.n_symbols, order, concentration, seed)
+        self.entropy_rate = entropy_rate(self.table, self.n_symbols, order)
 
     def fingerprint(self) -> str:
-        return f"markov|{self.n}|{self.order}|{self.concentration}|{self.seed}|" \
+        return f"markov|{self.n_symbols}|{self.order}|{self.concentration}|{self.seed}|" \
                f"{self.train_tokens}|{self.val_tokens}|{self.doc_len}"
-
-    def extra_metrics(self) -> dict:
-        return {"entropy_rate": self.entropy_rate}
 
     def metric_notes(self) -> dict:
         return {"entropy_rate": "entropy rate (floor, nats/token)"}
@@ -95,22 +85,10 @@ class MarkovSource(DataSource):
     def generate(self, n_tokens: int, stream_seed: int, eos: int) -> np.ndarray:
         n_docs = max(1, -(-n_tokens // (self.doc_len + 1)))
         rng = np.random.default_rng([self.seed, stream_seed])
-        pi = stationary(self.table, self.n, self.order)
+        pi = stationary(self.table, self.n_symbols, self.order)
         start = rng.choice(len(pi), size=n_docs, p=pi / pi.sum()).astype(np.int64)
         uniforms = rng.random(n_docs * self.doc_len)
         cdf = np.cumsum(self.table, axis=1)
         out = np.empty(n_docs * (self.doc_len + 1), dtype=np.int64)
-        _walk(cdf, start, uniforms, self.n, len(pi), self.doc_len, eos, out)
+        _walk(cdf, start, uniforms, self.n_symbols, len(pi), self.doc_len, eos, out)
         return out
-
-    def stream(self, split, tokenizer, cache_dir) -> np.ndarray:
-        if self.n > tokenizer.vocab_size or tokenizer.eos_id < self.n or tokenizer.mask_id < self.n:
-            raise UserError(f"data.n_symbols = {self.n}: Markov symbols are used as token ids "
-                            f"0..{self.n - 1}, which must lie below the tokenizer's special ids "
-                            f"(eos {tokenizer.eos_id}, mask {tokenizer.mask_id}); lower n_symbols")
-        path = self.cache_path(split, tokenizer, cache_dir)
-        if not tokens_file.exists(path):
-            n = self.train_tokens if split == "train" else self.val_tokens
-            ids = self.generate(n, 1 if split == "train" else 2, tokenizer.eos_id)
-            tokens_file.write(path, ids, tokenizer.vocab_size, tokenizer.eos_id, tokenizer.name)
-        return tokens_file.read(path)

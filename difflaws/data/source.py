@@ -97,6 +97,42 @@ class DataSource:
         return hashlib.sha256(desc.encode()).hexdigest()[:16]
 
 
+class SyntheticSource(DataSource):
+    """A token-native source that draws symbols 0..``n_symbols``-1 and uses them as token
+    ids; subclasses give :meth:`generate`, ``train_tokens`` / ``val_tokens`` and the
+    ``entropy_rate`` (nats/token) that no model can beat on its stream."""
+
+    n_symbols: int
+    train_tokens: int
+    val_tokens: int
+    entropy_rate: float
+
+    def extra_metrics(self) -> dict:
+        return {"entropy_rate": self.entropy_rate}
+
+    def has_text(self) -> bool:
+        return False
+
+    def texts(self, split=None, limit_bytes=None):
+        return None
+
+    def generate(self, n_tokens: int, stream_seed: int, eos: int) -> np.ndarray:
+        raise NotImplementedError
+
+    def stream(self, split, tokenizer, cache_dir) -> np.ndarray:
+        n = self.n_symbols
+        if n > tokenizer.vocab_size or tokenizer.eos_id < n or tokenizer.mask_id < n:
+            raise UserError(f"data.n_symbols = {n}: {self.name} symbols are used as token ids "
+                            f"0..{n - 1}, which must lie below the tokenizer's special ids "
+                            f"(eos {tokenizer.eos_id}, mask {tokenizer.mask_id}); lower n_symbols")
+        path = self.cache_path(split, tokenizer, cache_dir)
+        if not tokens_file.exists(path):
+            size = self.train_tokens if split == "train" else self.val_tokens
+            ids = self.generate(size, 1 if split == "train" else 2, tokenizer.eos_id)
+            tokens_file.write(path, ids, tokenizer.vocab_size, tokenizer.eos_id, tokenizer.name)
+        return tokens_file.read(path)
+
+
 def encode_to_file(texts, tokenizer, path: Path) -> None:
     parts, chunk = [], []
 

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from difflaws.errors import UserError
 # bench/fit.py and the tests drive the stages through this module
 from difflaws.fit import identification, readoffs
 from difflaws.fit.multistart import bootstrap, distinct, fit_surface, multistart
@@ -92,6 +93,12 @@ class ChinchillaFitter:
         from difflaws.fit.resample import need_points
 
         cfg = self.config
+        if cfg.min_step:
+            if "step" not in table:
+                raise UserError(f"{table.source}: min_step = {cfg.min_step:g} keeps the points of "
+                                "loss curves from that step on, but these points have no "
+                                "'step' column; fit a run or sweep directory, or drop min_step")
+            table = table.select(table["step"] >= cfg.min_step)
         table = table.drop_highest(cfg.drop_highest)
         need_points(table, 8, "the chinchilla law L(N,D)")
         check_grid(table)
@@ -99,7 +106,8 @@ class ChinchillaFitter:
         starts = hoffmann_grid() if cfg.grid == "hoffmann" else small_grid()
         result = fit_surface(self, table, data, starts, cfg.delta, cfg,
                              {"delta": cfg.delta, "grid": cfg.grid,
-                              "drop_highest": cfg.drop_highest, "bootstrap": cfg.bootstrap,
+                              "drop_highest": cfg.drop_highest, "min_step": cfg.min_step,
+                              "bootstrap": cfg.bootstrap,
                               "seed": cfg.seed, "compute_convention": "C = 6·N·D",
                               "max_extrapolation": cfg.max_extrapolation})
         compute = readoffs.fitted_compute(table)
