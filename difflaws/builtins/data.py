@@ -29,11 +29,12 @@ def _bytes(n: float) -> str:
 
 
 def _synthetic_tokens(_, attribute, value):
-    if value > SYNTHETIC_MAX_TOKENS:
+    limit, per_token = SYNTHETIC_MAX_TOKENS, SYNTHETIC_BYTES_PER_TOKEN
+    if value > limit:
         raise FieldError(attribute.name, f"{value:,} tokens would take "
-                                         f"{_bytes(value * SYNTHETIC_BYTES_PER_TOKEN)} of memory to "
-                                         f"generate; the limit is {SYNTHETIC_MAX_TOKENS:,} tokens "
-                                         f"({_bytes(SYNTHETIC_MAX_TOKENS * SYNTHETIC_BYTES_PER_TOKEN)}): "
+                                         f"{_bytes(value * per_token)} of memory to generate; "
+                                         f"the limit is {limit:,} tokens "
+                                         f"({_bytes(limit * per_token)}): "
                                          f"lower data.{attribute.name}")
 
 

@@ -70,5 +70,5 @@ class FactsSource(SyntheticSource):
         ranks = rng.choice(self.n_facts, size=(n_docs, self.facts_per_doc), p=self.table.p)
         facts = np.concatenate([self.table.keys[ranks], self.table.values[ranks][..., None]],
                                axis=-1).reshape(n_docs, -1)
-        docs = np.concatenate([facts, np.full((n_docs, 1), eos)], axis=1)
-        return docs.reshape(-1).astype(np.int64)
+        # keys, values and the EOS column are all int64, the stream's dtype: no copy needed
+        return np.concatenate([facts, np.full((n_docs, 1), eos)], axis=1).reshape(-1)
