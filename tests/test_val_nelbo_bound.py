@@ -338,6 +338,34 @@ def test_stderr_target_stops_when_met_and_counts_passes_over_the_split():
     assert out["n_draws"] == 32 * out["batches"]
 
 
+class Counting(Denoiser):
+    def __init__(self, proc):
+        super().__init__(proc)
+        self.calls = 0
+
+    def forward(self, *args, **kwargs):
+        self.calls += 1
+        return super().forward(*args, **kwargs)
+
+
+def test_objective_batches_limits_the_third_pass_and_leaves_the_bound_alone():
+    """With per-token and prompt rows on, each batch takes the bound's two passes and the
+    objective's own; ``objective_batches = 2`` keeps that third pass to two batches
+    (6·2 + 2 forward calls, not 6·3), and the bound, on its own stream, is unchanged."""
+    proc = build("masked", {})  # build() turns the rows on
+    seqs = sampled_windows(192, seed=5)
+    runs = {}
+    for limit in (0, 2):
+        model = Counting(proc)
+        out = evaluate(model, DiffusionObjective(proc), seqs, 6, 32, "cpu",
+                       contextlib.nullcontext, objective_batches=limit)
+        runs[limit] = (model.calls, out)
+    assert runs[0][0] == 6 * 3 and runs[2][0] == 6 * 2 + 2
+    assert runs[0][1]["nelbo"] == runs[2][1]["nelbo"]
+    assert runs[0][1]["stderr"] == runs[2][1]["stderr"]
+    assert runs[0][1]["objective_nelbo"] != runs[2][1]["objective_nelbo"]
+
+
 class SpreadObjective:
     """Windows whose bound is their first token's id (0, 2 or 3 nats) plus N(0, 0.1²)
     noise per draw: the spread between windows dwarfs the noise's."""

@@ -56,6 +56,10 @@ class TrainConfig:
                           doc="measure the validation NELBO every this many steps (and at the end)")
     eval_batches: int = key(4, validator=[gt(0), le(MAX_BATCH)],
                             doc="validation batches per evaluation")
+    eval_objective_batches: int = key(0, validator=[ge(0), le(MAX_BATCH)],
+                                      doc="of those, how many also score the trained objective's "
+                                          "own figure (val_objective, a third forward pass); 0: "
+                                          "all")
     eval_batch_size: int = key(0, validator=[ge(0), le(MAX_BATCH)],
                                doc="sequences per validation batch; 0: the micro-batch size")
     eval_stderr_target: float = key(0.01, validator=ge(0.0),

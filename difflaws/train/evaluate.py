@@ -64,7 +64,8 @@ def val_record(out: dict) -> dict:
 @torch.no_grad()
 def evaluate(model, objective, seqs, batches: int, batch_size: int, device, autocast,
              samples: int = 1, seed: int = VAL_SEED, stderr_target: float = 0.0,
-             max_batches: int = 0, proposal: str = "schedule", agree=None) -> dict:
+             max_batches: int = 0, proposal: str = "schedule", objective_batches: int = 0,
+             agree=None) -> dict:
     """The reported bound and the objective's own figure (nats/token) on ``seqs``.
 
     At least ``batches`` batches of ``batch_size`` windows, each scored by ``samples``
@@ -72,11 +73,11 @@ def evaluate(model, objective, seqs, batches: int, batch_size: int, device, auto
     is above ``stderr_target`` (0: no target), more batches, past the end of the
     split again with fresh draws, up to ``max_batches`` in all, and no further than
     two passes when the spread between windows alone is above the target.  The
-    objective's own figure is scored on the first ``batches`` batches only (two at
-    least): it is a diagnostic with no target, and its third forward pass would
-    otherwise be a third of the extension's cost.  ``proposal``: "schedule" draws λ from the run's schedule; "fitted" fits a variance-reduced one
-    to the first ``PILOT_DRAWS`` draws (``difflaws.noise.bound.fit_proposal``) and uses
-    it after.
+    objective's own figure is scored on the first ``objective_batches`` batches (0:
+    ``batches``; two at least): it is a diagnostic with no target, and its third forward
+    pass would otherwise be a third of the extension's cost.  ``proposal``: "schedule"
+    draws λ from the run's schedule; "fitted" fits a variance-reduced one to the first
+    ``PILOT_DRAWS`` draws (``difflaws.noise.bound.fit_proposal``) and uses it after.
     ``agree`` turns this process's wish to stop into the decision of all processes
     (any that would go on keeps all going), so sharded models make the same calls.
     """
@@ -110,7 +111,7 @@ def evaluate(model, objective, seqs, batches: int, batch_size: int, device, auto
             if out.objective is not None:  # the bound's noisy pass is the objective's batch
                 means.append(float(out.objective.sum() / out.n_tokens.sum()))
                 weights.append(float(out.n_tokens.sum()))
-            elif not objective.exact and done < max(batches, 2):  # two: it has an s.e.
+            elif not objective.exact and done < max(objective_batches or batches, 2):  # 2: an s.e.
                 batch = objective.batch(x, objective_gen)
                 with autocast():
                     logits = model(batch.z, batch.log_snr, doc_ids=doc_ids,
@@ -119,12 +120,11 @@ def evaluate(model, objective, seqs, batches: int, batch_size: int, device, auto
                 means.append(float(field(own, "nelbo")))
                 weights.append(float(field(own, "n_tokens")))
         done += 1
-        mean, stderr = windows.estimate()
-        met = not (stderr_target > 0 and not stderr <= stderr_target)
-        stop = done >= cap or (done >= batches and (met or windows.floor(FLOOR_SIGMAS) > stderr_target))
+        stop = done >= cap or (done >= batches and target_reached(windows, stderr_target))
         if agree(stop) if agree is not None else stop:
             break
     model.train(was_training)
+    mean, stderr = windows.estimate()
     own_mean, own_stderr = weighted_mean_stderr(means, weights) if means else (mean, stderr)
     return {"nelbo": mean, "stderr": stderr, "n_tokens": windows.tokens(),
             "n_sequences": len(windows.sums), "n_draws": windows.draws,
@@ -132,6 +132,16 @@ def evaluate(model, objective, seqs, batches: int, batch_size: int, device, auto
             "ess": windows.ess(), "batches": done, "proposal": proposal if chosen else "schedule",
             "stderr_target": stderr_target, "objective_nelbo": own_mean,
             "objective_stderr": own_stderr, **windows.parts()}
+
+
+def target_reached(windows, stderr_target: float) -> bool:
+    """Whether the loop may stop once past its minimum: no target, the target met, or a
+    floor the split cannot get below.  Only a target needs the estimate, which visits every
+    window so far: computed on each batch, it made long evaluations quadratic."""
+    if not stderr_target > 0:
+        return True
+    _, stderr = windows.estimate()
+    return stderr <= stderr_target or windows.floor(FLOOR_SIGMAS) > stderr_target
 
 
 def score_bound(model, objective, x, doc_ids, generator, autocast, proposal=None):

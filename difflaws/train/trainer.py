@@ -434,7 +434,7 @@ class Run:
         out = evaluate(self.forward, self.objective, self.data.val, t.eval_batches,
                        t.eval_batch_size or t.micro_batch_size or t.batch_size, self.device,
                        self.autocast, **(final_evaluation(t) if final else {}),
-                       proposal=t.eval_proposal,
+                       proposal=t.eval_proposal, objective_batches=t.eval_objective_batches,
                        agree=self.all_stop if self.dist.world_size > 1 else None)
         return val_record(out)
 
