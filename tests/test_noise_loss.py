@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import attrs
 import pytest
 import scipy.stats
@@ -9,6 +11,7 @@ import torch
 
 import difflaws.noise as noise
 from difflaws import hookimpl
+from difflaws.errors import SpecError
 from difflaws.noise import NoiseBatch, NoiseConfig, NoiseProcess
 from difflaws.plugins import PluginHost, set_default_host
 from difflaws.sampling import AncestralSampler
@@ -40,11 +43,55 @@ def test_loss_and_gradients_finite_at_and_beyond_the_ends(item):
             assert out.loss.dtype == torch.float32
 
 
-@pytest.mark.parametrize("weighting", ["paper", "elbo"])
-def test_loss_is_the_documented_weighted_mean(weighting):
-    """loss = Σ_loss-tokens ŵ·(KL+IS)/n with ŵ = clip(w,0,1e3) or w/p; nelbo uses w/p (dense reference)."""
-    proc = noise.build("hybrid", V, MASK, shift=1.0, weighting=weighting, prompt_fraction=0.5)
-    g = torch.Generator().manual_seed(2)
+def gidd_time(lam, p_u, gamma):
+    """t with GIDD's λ(t) = log(1 − t) − log(t + c_t), c_t = B·[t(1 − t)]^(γ/2),
+    B = 2^γ·p_u/(1 − p_u), solved by Brent's method on logit t (not the process's solver)."""
+    import math
+
+    from scipy.optimize import brentq
+
+    B = 2 ** gamma * p_u / (1 - p_u)
+
+    def gap(u):  # in logs: t and 1 − t stay representable at |u| = 30
+        log_t, log_1mt = -math.log1p(math.exp(-u)), -math.log1p(math.exp(u))
+        log_c = math.log(B) + gamma / 2 * (log_t + log_1mt) if B > 0 else -math.inf
+        return log_1mt - max(log_t, log_c) - math.log1p(math.exp(-abs(log_t - log_c))) - lam
+
+    u = brentq(gap, -30, 30, xtol=1e-14)
+    return 1 / (1 + math.exp(-u)), B
+
+
+def test_gidd_dynamic_weight_is_gidds():
+    """GIDD's default "dynamic" weight, from its definition: 2 on masked tokens, 1 on tokens
+    noised to another, clip(B/V·exp(γ/2·σ(−t)), 0, 2) on kept ones (V with the mask)."""
+    import math
+
+    p_u, gamma = 0.3, 1.5
+    proc = noise.build("gidd", V, MASK, p_u=p_u, gamma=gamma, dynamic_weighting=True,
+                       prompt_fraction=0.5)
+
+    def dynamic(batch, x, lam, w, p):
+        expected = torch.empty_like(lam)
+        for i, j in itertools.product(*map(range, lam.shape)):
+            t, B = gidd_time(float(lam[i, j]), p_u, gamma)
+            z, clean = int(batch.z[i, j]), int(x[i, j])
+            kept = min(max(B / V * math.exp(gamma / 2 / (1 + math.exp(t))), 0.0), 2.0)
+            expected[i, j] = 2.0 if z == MASK else kept if z == clean else 1.0
+        assert {2.0, 1.0} <= set(expected.flatten().tolist()) and (expected < 1).any()
+        return expected
+
+    assert_weighted_mean(proc, 4, dynamic)
+
+
+def test_only_the_gidd_kind_has_the_dynamic_weight():
+    with pytest.raises(SpecError, match=r"noise\.dynamic_weighting: unknown key"):
+        noise.build("masked", V, MASK, dynamic_weighting=True)
+
+
+def assert_weighted_mean(proc, seed, train_weight):
+    """loss = Σ_loss-tokens ŵ·(KL+IS)/n and nelbo = Σ w/p·(KL+IS)/n (dense reference), on a
+    16×12 batch with half its rows prompted; ``train_weight(batch, x, λ, w, p)`` gives ŵ."""
+    g = torch.Generator().manual_seed(seed)
     x = clean_tokens((16, 12), g)
     batch = proc.noise_batch(x, g)
     logits = torch.randn(16, 12, V, generator=g, dtype=torch.float64)
@@ -52,12 +99,20 @@ def test_loss_is_the_documented_weighted_mean(weighting):
     lam = batch.log_snr.double()
     w = NoiseProcess.elbo_weight(proc, batch.z, x, lam)
     div = NoiseProcess.divergence(proc, logits, batch.z, x, lam)
-    p = proc.schedule.density(lam, -9.0, 9.0)
+    p = proc.schedule.density(lam, proc.log_snr_min, proc.log_snr_max)
     keep = batch.loss_mask
-    train_w = w.clamp(0, 1e3) if weighting == "paper" else w / p
+    train_w = train_weight(batch, x, lam, w, p)
     assert out.n_tokens == int(keep.sum())
     assert out.loss.item() == pytest.approx((train_w * div)[keep].sum().item() / out.n_tokens, rel=1e-4)
     assert out.nelbo.item() == pytest.approx((w / p * div)[keep].sum().item() / out.n_tokens, rel=1e-4)
+
+
+@pytest.mark.parametrize("weighting", ["paper", "elbo"])
+def test_loss_is_the_documented_weighted_mean(weighting):
+    """ŵ = clip(w, 0, 1e3) or w/p."""
+    proc = noise.build("hybrid", V, MASK, shift=1.0, weighting=weighting, prompt_fraction=0.5)
+    assert_weighted_mean(proc, 2, lambda batch, x, lam, w, p:
+                         w.clamp(0, 1e3) if weighting == "paper" else w / p)
 
 
 def test_noise_batch_layout():

@@ -81,6 +81,10 @@ class GiddNoiseConfig(NoiseConfig):
                      doc="GIDD's uniform-noise level p_u (B = 2^γ·p_u/(1 − p_u)); 0: pure masking")
     gamma: float = key(1.0, validator=gt(0.0),
                        doc="GIDD's γ: the uniform term's shape, c_t = B·[t(1−t)]^(γ/2)")
+    dynamic_weighting: bool = key(False,
+                                  doc="train on GIDD's own default weight instead of weighting's: "
+                                      "2 on masked tokens, 1 on noised ones, B/V·e^(γσ(−t)/2) on "
+                                      "kept ones, clipped to 2 (the reported NELBO is unchanged)")
 
     def __attrs_post_init__(self) -> None:
         super().__attrs_post_init__()
@@ -100,7 +104,8 @@ class GiddNoiseConfig(NoiseConfig):
     def make_process(self, vocab_size, mask_id, **options):
         from difflaws.noise.gidd import GiddProcess
 
-        return GiddProcess(vocab_size, mask_id, p_u=self.floored_p_u, gamma=self.gamma, **options)
+        return GiddProcess(vocab_size, mask_id, p_u=self.floored_p_u, gamma=self.gamma,
+                           dynamic_weighting=self.dynamic_weighting, **options)
 
 
 @hookimpl

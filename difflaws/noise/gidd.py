@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import math
+
 import torch
 
 from difflaws.noise.admissible import gidd_log_b  # noqa: F401  (torch-free; re-exported)
 from difflaws.noise.logsig import log_sigmoid
 from difflaws.noise.mixture import MaskUniformProcess
+
+DYNAMIC_MAX = 2.0  # GIDD's max_loss_weight (its min, 0, is the clip's floor)
 
 
 class GiddProcess(MaskUniformProcess):
@@ -19,10 +23,27 @@ class GiddProcess(MaskUniformProcess):
     rates follow from the chain rule: d/dλ = (d/dt)/(dλ/dt).
     """
 
-    def __init__(self, vocab_size, mask_id, p_u: float, gamma: float, **options):
+    def __init__(self, vocab_size, mask_id, p_u: float, gamma: float,
+                 dynamic_weighting: bool = False, **options):
         super().__init__(vocab_size, mask_id, **options)
-        self.gamma = gamma
+        self.gamma, self.dynamic_weighting = gamma, dynamic_weighting
         self.log_b = gidd_log_b(p_u, gamma)
+
+    def training_weight(self, z, x, log_snr, w, elbo_w) -> torch.Tensor:
+        """With ``dynamic_weighting``, GIDD's "dynamic" weight (its default); else the shared one.
+
+        Dynamic: 2 on a masked token, 1 on a token noised to another, and
+        B/V·exp(γ/2·σ(−t)) on a token left as it was, all clipped to [0, 2].  σ(−t) stands
+        where GIDD's code has it, in place of a log-SNR (its own comment: close enough when
+        c_t is near 1), and V counts the mask token, as GIDD's tokenizer length does.
+        """
+        if not self.dynamic_weighting:
+            return super().training_weight(z, x, log_snr, w, elbo_w)
+        t = torch.sigmoid(self.time_of(torch.broadcast_to(log_snr, z.shape)))
+        unchanged = math.exp(self.log_b) / self.vocab_size * torch.exp(
+            0.5 * self.gamma * torch.sigmoid(-t))
+        noised = torch.where(z == self.mask_id, 2.0, 1.0).to(t.dtype)
+        return torch.where(z == x, unchanged, noised).clamp(0, DYNAMIC_MAX).to(w.dtype)
 
     def time_of(self, log_snr: torch.Tensor) -> torch.Tensor:
         """logit t(λ) in float64: bisection on logit t ∈ [−200, 200], then Newton polish.

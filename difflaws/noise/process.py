@@ -207,7 +207,7 @@ class NoiseProcess:
         lam = batch.log_snr
         w = self.elbo_weight(batch.z, x, lam).float()
         elbo_w = w / batch.proposal.float().clamp_min(MIN_PROPOSAL)
-        train_w = w.clamp(0, TRAIN_WEIGHT_CLIP) if self.weighting == "paper" else elbo_w
+        train_w = self.training_weight(batch.z, x, lam, w, elbo_w)
         keep = batch.loss_mask.float()
         div = self.divergence(logits, batch.z, x, lam).float()
         n = int(batch.loss_mask.sum())
@@ -216,6 +216,13 @@ class NoiseProcess:
         loss = torch.where(keep * train_w != 0, keep * train_w * div, 0).sum() / denom
         nelbo = torch.where(keep * elbo_w != 0, keep * elbo_w * div, 0).sum() / denom
         return LossOutput(loss=loss, nelbo=nelbo, n_tokens=n)
+
+    def training_weight(self, z, x, log_snr, w, elbo_w) -> torch.Tensor:
+        """ŵ per token, from the ELBO weight w and the unbiased w/p(λ): "paper" clips w,
+        "elbo" trains on w/p.  A kind that offers its own ``weighting`` overrides this."""
+        if self.weighting == "paper":
+            return w.clamp(0, TRAIN_WEIGHT_CLIP)
+        return elbo_w
 
     # -- sampling ------------------------------------------------------
     def prior(self, shape, generator=None, device=None) -> torch.Tensor:
