@@ -54,14 +54,15 @@ def world() -> dict:
     return {**source, "doc": doc}
 
 
-def zipf(source) -> np.ndarray:
-    weights = np.arange(1, source["n_facts"] + 1, dtype=float) ** -source["zipf"]
-    return weights / weights.sum()
+def zipf_weights(source) -> np.ndarray:
+    """r^-s for r = 1 … n: p_r before normalising, their sum Z after."""
+    return np.arange(1, source["n_facts"] + 1, dtype=float) ** -source["zipf"]
 
 
 def floor() -> float:
     source = world()
-    p = zipf(source)
+    weights = zipf_weights(source)
+    p = weights / weights.sum()
     return source["facts_per_doc"] * float(-(p * np.log(p)).sum()) / source["doc"]
 
 
@@ -69,7 +70,7 @@ def truncation_offset() -> float:
     """c·n^(1-s): how far below the floor a power law in M puts its constant."""
     source = world()
     s, n = source["zipf"], source["n_facts"]
-    Z = float((np.arange(1, n + 1, dtype=float) ** -s).sum())
+    Z = float(zipf_weights(source).sum())
     c = source["facts_per_doc"] / source["doc"] * math.log(source["n_symbols"]) / ((s - 1) * Z)
     return c * n ** (1 - s)
 

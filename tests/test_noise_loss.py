@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import math
 
 import attrs
 import pytest
@@ -43,51 +44,6 @@ def test_loss_and_gradients_finite_at_and_beyond_the_ends(item):
             assert out.loss.dtype == torch.float32
 
 
-def gidd_time(lam, p_u, gamma):
-    """t with GIDD's λ(t) = log(1 − t) − log(t + c_t), c_t = B·[t(1 − t)]^(γ/2),
-    B = 2^γ·p_u/(1 − p_u), solved by Brent's method on logit t (not the process's solver)."""
-    import math
-
-    from scipy.optimize import brentq
-
-    B = 2 ** gamma * p_u / (1 - p_u)
-
-    def gap(u):  # in logs: t and 1 − t stay representable at |u| = 30
-        log_t, log_1mt = -math.log1p(math.exp(-u)), -math.log1p(math.exp(u))
-        log_c = math.log(B) + gamma / 2 * (log_t + log_1mt) if B > 0 else -math.inf
-        return log_1mt - max(log_t, log_c) - math.log1p(math.exp(-abs(log_t - log_c))) - lam
-
-    u = brentq(gap, -30, 30, xtol=1e-14)
-    return 1 / (1 + math.exp(-u)), B
-
-
-def test_gidd_dynamic_weight_is_gidds():
-    """GIDD's default "dynamic" weight, from its definition: 2 on masked tokens, 1 on tokens
-    noised to another, clip(B/V·exp(γ/2·σ(−t)), 0, 2) on kept ones (V with the mask)."""
-    import math
-
-    p_u, gamma = 0.3, 1.5
-    proc = noise.build("gidd", V, MASK, p_u=p_u, gamma=gamma, dynamic_weighting=True,
-                       prompt_fraction=0.5)
-
-    def dynamic(batch, x, lam, w, p):
-        expected = torch.empty_like(lam)
-        for i, j in itertools.product(*map(range, lam.shape)):
-            t, B = gidd_time(float(lam[i, j]), p_u, gamma)
-            z, clean = int(batch.z[i, j]), int(x[i, j])
-            kept = min(max(B / V * math.exp(gamma / 2 / (1 + math.exp(t))), 0.0), 2.0)
-            expected[i, j] = 2.0 if z == MASK else kept if z == clean else 1.0
-        assert {2.0, 1.0} <= set(expected.flatten().tolist()) and (expected < 1).any()
-        return expected
-
-    assert_weighted_mean(proc, 4, dynamic)
-
-
-def test_only_the_gidd_kind_has_the_dynamic_weight():
-    with pytest.raises(SpecError, match=r"noise\.dynamic_weighting: unknown key"):
-        noise.build("masked", V, MASK, dynamic_weighting=True)
-
-
 def assert_weighted_mean(proc, seed, train_weight):
     """loss = Σ_loss-tokens ŵ·(KL+IS)/n and nelbo = Σ w/p·(KL+IS)/n (dense reference), on a
     16×12 batch with half its rows prompted; ``train_weight(batch, x, λ, w, p)`` gives ŵ."""
@@ -105,6 +61,46 @@ def assert_weighted_mean(proc, seed, train_weight):
     assert out.n_tokens == int(keep.sum())
     assert out.loss.item() == pytest.approx((train_w * div)[keep].sum().item() / out.n_tokens, rel=1e-4)
     assert out.nelbo.item() == pytest.approx((w / p * div)[keep].sum().item() / out.n_tokens, rel=1e-4)
+
+
+def gidd_time(lam, B, gamma):
+    """t with GIDD's λ(t) = log(1 − t) − log(t + c_t), c_t = B·[t(1 − t)]^(γ/2), solved by
+    Brent's method on logit t (not the process's solver)."""
+    from scipy.optimize import brentq
+
+    def gap(u):  # in logs: t and 1 − t stay representable at |u| = 30
+        log_t, log_1mt = -math.log1p(math.exp(-u)), -math.log1p(math.exp(u))
+        log_c = math.log(B) + gamma / 2 * (log_t + log_1mt) if B > 0 else -math.inf
+        return log_1mt - max(log_t, log_c) - math.log1p(math.exp(-abs(log_t - log_c))) - lam
+
+    return 1 / (1 + math.exp(-brentq(gap, -30, 30, xtol=1e-14)))
+
+
+def test_gidd_dynamic_weight_is_gidds():
+    """GIDD's default "dynamic" weight, from its definition: 2 on masked tokens, 1 on tokens
+    noised to another, clip(B/V·exp(γ/2·σ(−t)), 0, 2) on kept ones (V with the mask),
+    B = 2^γ·p_u/(1 − p_u)."""
+    p_u, gamma = 0.3, 1.5
+    B = 2 ** gamma * p_u / (1 - p_u)
+    proc = noise.build("gidd", V, MASK, p_u=p_u, gamma=gamma, dynamic_weighting=True,
+                       prompt_fraction=0.5)
+
+    def dynamic(batch, x, lam, w, p):
+        expected = torch.empty_like(lam)
+        for i, j in itertools.product(*map(range, lam.shape)):
+            t = gidd_time(float(lam[i, j]), B, gamma)
+            z, clean = int(batch.z[i, j]), int(x[i, j])
+            kept = min(max(B / V * math.exp(gamma / 2 / (1 + math.exp(t))), 0.0), 2.0)
+            expected[i, j] = 2.0 if z == MASK else kept if z == clean else 1.0
+        assert {2.0, 1.0} <= set(expected.flatten().tolist()) and (expected < 1).any()
+        return expected
+
+    assert_weighted_mean(proc, 4, dynamic)
+
+
+def test_only_the_gidd_kind_has_the_dynamic_weight():
+    with pytest.raises(SpecError, match=r"noise\.dynamic_weighting: unknown key"):
+        noise.build("masked", V, MASK, dynamic_weighting=True)
 
 
 @pytest.mark.parametrize("weighting", ["paper", "elbo"])
